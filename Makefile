@@ -1,0 +1,59 @@
+# The project's verbs. Every target installs what it needs into .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON313 ?= $(shell command -v python3.13 || echo $(HOME)/.pyenv/versions/3.13.0/bin/python3.13)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
+
+.PHONY: install lint typecheck validate build test unit integration run invoke bench redrive deploy clean
+
+$(VENV)/.installed: requirements-dev.txt src/requirements.txt
+	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	ruff check src tests local
+	ruff format --check src tests local
+
+typecheck: install
+	mypy
+
+validate: install
+	sam validate --lint
+
+build: install
+	sam build --cached --parallel
+
+test: lint typecheck validate build
+	pytest
+
+unit: install
+	pytest tests/unit
+
+integration: install
+	pytest tests/integration
+
+run: install
+	$(PY) -m local.stack
+
+# make invoke FUNCTION=CreateContactFunction EVENT=events/api_create_user.json
+invoke: install
+	$(PY) -m local.invoke $(FUNCTION) $(EVENT)
+
+bench: install build
+	$(PY) -m benchmarks.run
+
+redrive: install
+	$(PY) -m intercom_contacts.redrive $(ARGS)
+
+deploy: build
+	sam deploy
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Create Intercom contacts from AWS Lambda: a REST API and an SQS worker."""

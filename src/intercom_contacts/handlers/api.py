@@ -1,0 +1,200 @@
+"""REST API: `POST /contacts` creates one contact in Intercom and answers with it."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from intercom_contacts.intercom.errors import (
+    ContactConflict,
+    ContactError,
+    IntercomAuthFailed,
+    IntercomRateLimited,
+    IntercomRejected,
+    IntercomTimeout,
+    TokenUnavailable,
+)
+from intercom_contacts.logic.create_contact import create_contact
+from intercom_contacts.models.contact import (
+    Contact,
+    ContactRequest,
+    ErrorResponse,
+    FieldError,
+    OnConflict,
+    Outcome,
+)
+from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
+from intercom_contacts.services import deadline_for, intercom_client
+
+MAX_BODY_BYTES = 256 * 1024
+OUTCOME_HEADER = "X-Contact-Outcome"
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+ERROR_STATUS: dict[type[ContactError], HTTPStatus] = {
+    ContactConflict: HTTPStatus.CONFLICT,
+    IntercomRejected: HTTPStatus.UNPROCESSABLE_ENTITY,
+    IntercomRateLimited: HTTPStatus.TOO_MANY_REQUESTS,
+    IntercomTimeout: HTTPStatus.GATEWAY_TIMEOUT,
+    IntercomAuthFailed: HTTPStatus.BAD_GATEWAY,
+    TokenUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
+    int(status): {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+    for status, description in (
+        (400, "The body is not JSON (INVALID_JSON)"),
+        (403, "Missing or wrong API key (answered by API Gateway)"),
+        (409, "The user exists and on_conflict=fail (CONTACT_EXISTS, with contact_id)"),
+        (413, "The body is over 256 KiB (PAYLOAD_TOO_LARGE)"),
+        (422, "Invalid fields (VALIDATION_ERROR) or fields Intercom rejected (INTERCOM_REJECTED)"),
+        (429, "Intercom's rate limit outlasts the time left (INTERCOM_RATE_LIMITED, Retry-After header)"),
+        (502, "Intercom failed, rejected the token, or lost a lead's answer (INTERCOM_*)"),
+        (503, "The Intercom token could not be read (TOKEN_UNAVAILABLE)"),
+        (504, "Intercom did not answer in time (INTERCOM_TIMEOUT)"),
+    )
+}
+
+
+@app.post(
+    "/contacts",
+    summary="Create a contact (user or lead) in Intercom",
+    description="Answers 201 with the new contact, or 200 with the existing one when the user already "
+    f"exists (returned, or updated with on_conflict=update); the `{OUTCOME_HEADER}` header says which.",
+    responses={
+        201: {"description": "Created", "content": {"application/json": {"model": Contact}}},
+        200: {"description": "Existing or updated", "content": {"application/json": {"model": Contact}}},
+        **ERROR_RESPONSES,
+    },
+    tags=["contacts"],
+)
+def post_contact(
+    contact: Annotated[ContactRequest, Body()],
+    on_conflict: Annotated[OnConflict, Query(description="What to do when the user already exists")] = (
+        OnConflict.RETURN
+    ),
+) -> Response[dict[str, Any]]:
+    result = create_contact(
+        contact, on_conflict, intercom_client(), deadline=deadline_for(app.lambda_context)
+    )
+    metrics.add_metric(name=f"Contacts{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "contact %s",
+        result.outcome.value,
+        extra={
+            "contact_id": result.contact.get("id"),
+            "role": contact.role,
+            "email": mask_email(contact.email),
+        },
+    )
+    return Response(
+        status_code=HTTPStatus.CREATED if result.outcome is Outcome.CREATED else HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=result.contact,
+        headers={OUTCOME_HEADER: result.outcome.value},
+    )
+
+
+@app.exception_handler(ContactError)
+def contact_error(error: ContactError) -> Response[dict[str, Any]]:
+    status = next(
+        (code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), HTTPStatus.BAD_GATEWAY
+    )
+    with single_metric(name="IntercomErrors", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="code", value=error.code)
+    logger.warning("contact not created", extra={"code": error.code, "intercom_request_id": error.request_id})
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, IntercomRateLimited) else None
+    body = ErrorResponse(
+        code=error.code,
+        message=error.message,
+        request_id=error.request_id,
+        intercom_code=error.intercom_code,
+        contact_id=error.existing_id if isinstance(error, ContactConflict) else None,
+    )
+    return _error_response(status, body, headers)
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    problems = error.errors()
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        body = ErrorResponse(code="INVALID_JSON", message="The request body is not valid JSON.")
+        return _error_response(HTTPStatus.BAD_REQUEST, body)
+    fields = [
+        FieldError(field=_field_name(problem["loc"]), message=_message(problem)) for problem in problems
+    ]
+    names = ", ".join(dict.fromkeys(field.field for field in fields))
+    body = ErrorResponse(
+        code="VALIDATION_ERROR", message=f"The request is invalid; fix these fields: {names}.", fields=fields
+    )
+    return _error_response(HTTPStatus.UNPROCESSABLE_ENTITY, body)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+    body = ErrorResponse(code="UNSUPPORTED_MEDIA_TYPE", message="Send the body as application/json.")
+    return _error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, body)
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[dict[str, Any]]:
+    return _error_response(HTTPStatus.NOT_FOUND, ErrorResponse(code="NOT_FOUND", message="No such route."))
+
+
+@app.exception_handler(Exception)
+def unexpected(_: Exception) -> Response[dict[str, Any]]:
+    logger.exception("unexpected error")
+    body = ErrorResponse(code="INTERNAL_ERROR", message="Something unexpected failed; it has been logged.")
+    return _error_response(HTTPStatus.INTERNAL_SERVER_ERROR, body)
+
+
+def _error_response(
+    status: HTTPStatus, body: ErrorResponse, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(exclude_none=True),
+        headers=headers,
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    """("body", "custom_attributes", "plan") -> "custom_attributes.plan"; ("body",) -> "body"."""
+    parts = [str(part) for part in loc[1:]] or [str(loc[0])] if loc else ["body"]
+    return ".".join(parts)
+
+
+def _message(problem: dict[str, Any]) -> str:
+    if problem.get("type") == "extra_forbidden":
+        return "is not a field of this API"
+    if problem.get("type") == "missing":
+        return "is required"
+    if problem.get("type") == "model_attributes_type":
+        return "the body must be a JSON object"
+    return str(problem.get("msg", "is invalid")).removeprefix("Value error, ")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    body = event.get("body") or ""
+    if len(body.encode()) > MAX_BODY_BYTES:
+        error = ErrorResponse(code="PAYLOAD_TOO_LARGE", message="The request body is over 256 KiB.")
+        return {
+            "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(error.model_dump(exclude_none=True)),
+        }
+    return app.resolve(event, context)

@@ -1,0 +1,95 @@
+"""What can go wrong when creating a contact, as domain exceptions.
+
+Each has a stable `code` callers can branch on, and says whether trying again later can help
+(`retryable`): the API maps these to HTTP in one place, the worker to retry-or-dead-letter.
+"""
+
+from __future__ import annotations
+
+
+class ContactError(Exception):
+    code = "INTERNAL_ERROR"
+    retryable = False
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, intercom_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.intercom_code = intercom_code
+
+
+class TokenUnavailable(ContactError):
+    """The Intercom token could not be read from Secrets Manager."""
+
+    code = "TOKEN_UNAVAILABLE"
+    retryable = True
+
+
+class IntercomRejected(ContactError):
+    """Intercom refused the fields (400/404/422): sending the same body again cannot succeed."""
+
+    code = "INTERCOM_REJECTED"
+
+
+class IntercomAuthFailed(ContactError):
+    """Intercom refused the token (401/403): a configuration fault, fixed by rotating the secret."""
+
+    code = "INTERCOM_AUTH_FAILED"
+    retryable = True
+
+
+class IntercomRateLimited(ContactError):
+    """Intercom's rate limit, and waiting for the window to reset does not fit the time left."""
+
+    code = "INTERCOM_RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: int, request_id: str | None = None) -> None:
+        super().__init__(message, request_id=request_id, intercom_code="rate_limit_exceeded")
+        self.retry_after = retry_after
+
+
+class IntercomUnavailable(ContactError):
+    """Intercom answered 5xx or could not be reached, after every retry that fitted."""
+
+    code = "INTERCOM_UNAVAILABLE"
+    retryable = True
+
+
+class IntercomTimeout(ContactError):
+    """Intercom did not answer within the read timeout, after every retry that fitted."""
+
+    code = "INTERCOM_TIMEOUT"
+    retryable = True
+
+
+class IntercomBadResponse(ContactError):
+    """Intercom answered something that is not the JSON its API documents."""
+
+    code = "INTERCOM_BAD_RESPONSE"
+    retryable = True
+
+
+class OutcomeUnknown(ContactError):
+    """A lead's create request was sent but its answer was lost.
+
+    Intercom does not deduplicate leads, so sending it again could create a second one: the
+    message is kept for a person to check instead of being retried.
+    """
+
+    code = "INTERCOM_OUTCOME_UNKNOWN"
+
+
+class ContactConflict(ContactError):
+    """Intercom already has a user with this email or external_id."""
+
+    code = "CONTACT_EXISTS"
+
+    def __init__(
+        self, message: str, *, existing_id: str | None, archived: bool, request_id: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id, intercom_code="conflict")
+        self.existing_id = existing_id
+        self.archived = archived

@@ -1,0 +1,46 @@
+"""The Intercom access token, read from Secrets Manager through Powertools' parameters cache."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+from intercom_contacts.intercom.errors import TokenUnavailable
+
+
+class SecretToken:
+    """One Secrets Manager read per container per `max_age` seconds, plus one forced read after a 401.
+
+    The secret's SecretString is either the bare token or JSON with a `token` key.
+    """
+
+    def __init__(self, secret_id: str, max_age: int) -> None:
+        self._secret_id = secret_id
+        self._max_age = max_age
+
+    def get(self, *, refresh: bool = False) -> str:
+        try:
+            raw = parameters.get_secret(self._secret_id, max_age=self._max_age, force_fetch=refresh)
+        except (GetParameterError, TransformParameterError):
+            raise TokenUnavailable(
+                "The Intercom token could not be read from Secrets Manager; check the secret and the "
+                "function's permission to read it."
+            ) from None
+        token = _token_from(raw)
+        if not token:
+            raise TokenUnavailable("The Intercom token secret is empty or has no 'token' key.")
+        return token
+
+
+def _token_from(raw: str | bytes) -> str:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text).get("token")
+        except (ValueError, AttributeError):
+            return ""
+        return value.strip() if isinstance(value, str) else ""
+    return text

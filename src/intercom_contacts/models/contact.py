@@ -1,0 +1,125 @@
+"""The create-contact request (Intercom 2.16's fields, stricter) and what the API answers."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+# Intercom stores these as strings of at most 255 characters; a custom attribute's name may not
+# contain '.' or '$' and is at most 190 characters.
+EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
+ATTRIBUTE_NAME_PATTERN = re.compile(r"^[^.$\x00-\x1f\x7f]{1,190}$")
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Timestamp = Annotated[int, Field(ge=0, strict=True)]
+
+
+class OnConflict(StrEnum):
+    """What to do when Intercom already has a user with this email or external_id."""
+
+    RETURN = "return"
+    UPDATE = "update"
+    FAIL = "fail"
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    EXISTING = "existing"
+    UPDATED = "updated"
+
+
+class ContactRequest(BaseModel):
+    """Body of `POST /contacts`: the fields of Intercom's create-contact request."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    role: Literal["user", "lead"] = Field(description="`user` or `lead` (`User`/`Lead` accepted)")
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        default=None, description="Required unless the role is `user` and `external_id` is given"
+    )
+    external_id: Text | None = None
+    phone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    name: Text | None = None
+    avatar: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)] | None = None
+    signed_up_at: Timestamp | None = None
+    last_seen_at: Timestamp | None = None
+    owner_id: Annotated[str, StringConstraints(pattern=r"^\d{1,20}$")] | None = None
+    unsubscribed_from_emails: bool | None = None
+    email_verified: bool | None = None
+    custom_attributes: dict[str, Any] | None = Field(
+        default=None, description="Flat object; each attribute must already exist in the Intercom workspace"
+    )
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _lower_role(cls, value: Any) -> Any:
+        return (
+            value.lower() if isinstance(value, str) and value in {"User", "Lead", "USER", "LEAD"} else value
+        )
+
+    @field_validator("email")
+    @classmethod
+    def _email_syntax(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL_PATTERN.match(value):
+            raise ValueError("is not a valid email address")
+        return value
+
+    @field_validator("custom_attributes")
+    @classmethod
+    def _flat_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name, item in (value or {}).items():
+            if not ATTRIBUTE_NAME_PATTERN.match(name):
+                raise ValueError(f"attribute name {name[:40]!r} must be 1-190 characters without '.' or '$'")
+            if not (item is None or isinstance(item, (str, int, float, bool))):
+                raise ValueError(f"attribute {name[:40]!r} must be a string, number, boolean or null")
+            if isinstance(item, str) and len(item) > 255:
+                raise ValueError(f"attribute {name[:40]!r} is longer than 255 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _identity(self) -> ContactRequest:
+        if self.email is None and not (self.role == "user" and self.external_id):
+            raise ValueError("email is required unless the role is user and external_id is given")
+        if self.email_verified is not None and self.email is None:
+            raise ValueError("email_verified can only be sent together with email")
+        return self
+
+    def to_intercom(self) -> dict[str, Any]:
+        """The body Intercom receives, for `POST /contacts` and `PUT /contacts/{id}` alike."""
+        return self.model_dump(exclude_none=True)
+
+
+class Contact(BaseModel):
+    """An Intercom contact as Intercom returned it (the main fields; every other field passes through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "contact"
+    id: str
+    role: str
+    email: str | None = None
+    external_id: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    custom_attributes: dict[str, Any] | None = None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error the service answers: a stable machine-readable code and a sentence for people."""
+
+    code: str = Field(examples=["VALIDATION_ERROR"])
+    message: str
+    fields: list[FieldError] | None = None
+    request_id: str | None = Field(default=None, description="Intercom's request id, when Intercom answered")
+    intercom_code: str | None = None
+    contact_id: str | None = Field(default=None, description="The existing contact, for CONTACT_EXISTS")
