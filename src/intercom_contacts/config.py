@@ -46,10 +46,12 @@ class Settings(BaseModel):
     deadline_margin_seconds: float = Field(default=0.5, ge=0)
     token_max_age_seconds: int = Field(default=300, ge=0)
     idempotency_table_name: str | None = None
-    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    idempotency_ttl_seconds: int = Field(default=15 * 86_400, ge=60)  # outlives the DLQ's 14 days
     contacts_queue_url: str | None = None
     contacts_dlq_url: str | None = None
     worker_concurrency: int = Field(default=10, ge=1, le=100)
+    retry_base_seconds: float = Field(default=1.0, ge=0)
+    max_receive_count: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
     def _resolve_base_url(self) -> Settings:
@@ -82,6 +84,8 @@ class Settings(BaseModel):
             "contacts_queue_url": "CONTACTS_QUEUE_URL",
             "contacts_dlq_url": "CONTACTS_DLQ_URL",
             "worker_concurrency": "WORKER_CONCURRENCY",
+            "retry_base_seconds": "RETRY_BASE_SECONDS",
+            "max_receive_count": "MAX_RECEIVE_COUNT",
         }
         values = {field: env[var] for field, var in names.items() if env.get(var)}
         if "region" in values:

@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import TYPE_CHECKING
 
+import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from intercom_contacts.config import get_settings
+from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.intercom.token import SecretToken
+from intercom_contacts.logic.idempotency import IdempotentCreator
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 @functools.cache
 def intercom_client() -> IntercomClient:
     settings = get_settings()
     return IntercomClient(settings, SecretToken(settings.token_secret_id, settings.token_max_age_seconds))
+
+
+@functools.cache
+def idempotent_creator() -> IdempotentCreator:
+    settings = get_settings()
+    if not settings.idempotency_table_name:
+        raise ConfigurationError("IDEMPOTENCY_TABLE_NAME is not set")
+    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
+    return IdempotentCreator(store, ttl_seconds=settings.idempotency_ttl_seconds)
+
+
+@functools.cache
+def sqs_client() -> SQSClient:
+    return boto3.client("sqs")
 
 
 def deadline_for(context: LambdaContext) -> float:

@@ -1,4 +1,5 @@
-"""REST API: `POST /contacts` creates one contact in Intercom and answers with it."""
+"""REST API: `POST /contacts` creates one contact in Intercom and answers with it;
+`POST /contacts/batch` queues many for the worker."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.intercom.errors import (
     ContactConflict,
     ContactError,
@@ -27,24 +29,45 @@ from intercom_contacts.intercom.errors import (
     TokenUnavailable,
 )
 from intercom_contacts.logic.create_contact import create_contact
+from intercom_contacts.logic.enqueue import enqueue_contacts
+from intercom_contacts.logic.idempotency import (
+    IdempotencyKeyReused,
+    IdempotencyStoreUnavailable,
+    RequestInProgress,
+)
+from intercom_contacts.models.batch import BatchRequest, BatchResponse
 from intercom_contacts.models.contact import (
     Contact,
     ContactRequest,
     ErrorResponse,
-    FieldError,
     OnConflict,
     Outcome,
+    field_errors,
 )
+from intercom_contacts.models.messages import ContactMessage
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
-from intercom_contacts.services import deadline_for, intercom_client
+from intercom_contacts.services import deadline_for, idempotent_creator, intercom_client, sqs_client
 
 MAX_BODY_BYTES = 256 * 1024
 OUTCOME_HEADER = "X-Contact-Outcome"
+REPLAYED_HEADER = "Idempotent-Replayed"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,200}$",
+        description="Makes retries safe: a repeat with the same key and body answers the first result",
+    ),
+]
+OnConflictQuery = Annotated[OnConflict, Query(description="What to do when the user already exists")]
 
 app = APIGatewayRestResolver(enable_validation=True)
 
 ERROR_STATUS: dict[type[ContactError], HTTPStatus] = {
     ContactConflict: HTTPStatus.CONFLICT,
+    RequestInProgress: HTTPStatus.CONFLICT,
+    IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
+    IdempotencyStoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     IntercomRejected: HTTPStatus.UNPROCESSABLE_ENTITY,
     IntercomRateLimited: HTTPStatus.TOO_MANY_REQUESTS,
     IntercomTimeout: HTTPStatus.GATEWAY_TIMEOUT,
@@ -56,12 +79,12 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     for status, description in (
         (400, "The body is not JSON (INVALID_JSON)"),
         (403, "Missing or wrong API key (answered by API Gateway)"),
-        (409, "The user exists and on_conflict=fail (CONTACT_EXISTS, with contact_id)"),
+        (409, "The user exists and on_conflict=fail (CONTACT_EXISTS), or a repeat is in progress"),
         (413, "The body is over 256 KiB (PAYLOAD_TOO_LARGE)"),
-        (422, "Invalid fields (VALIDATION_ERROR) or fields Intercom rejected (INTERCOM_REJECTED)"),
+        (422, "Invalid fields (VALIDATION_ERROR), rejected by Intercom, or a reused idempotency key"),
         (429, "Intercom's rate limit outlasts the time left (INTERCOM_RATE_LIMITED, Retry-After header)"),
         (502, "Intercom failed, rejected the token, or lost a lead's answer (INTERCOM_*)"),
-        (503, "The Intercom token could not be read (TOKEN_UNAVAILABLE)"),
+        (503, "The token or the idempotency store could not be read (TOKEN_UNAVAILABLE, ...)"),
         (504, "Intercom did not answer in time (INTERCOM_TIMEOUT)"),
     )
 }
@@ -81,13 +104,18 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
 )
 def post_contact(
     contact: Annotated[ContactRequest, Body()],
-    on_conflict: Annotated[OnConflict, Query(description="What to do when the user already exists")] = (
-        OnConflict.RETURN
-    ),
+    on_conflict: OnConflictQuery = OnConflict.RETURN,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[dict[str, Any]]:
-    result = create_contact(
-        contact, on_conflict, intercom_client(), deadline=deadline_for(app.lambda_context)
-    )
+    client, deadline = intercom_client(), deadline_for(app.lambda_context)
+    if idempotency_key is None:
+        result = create_contact(contact, on_conflict, client, deadline=deadline)
+    else:
+        creator = idempotent_creator()
+        creator.register(app.lambda_context)
+        result = creator.create(
+            ContactMessage(contact, on_conflict, idempotency_key), client, deadline=deadline
+        )
     metrics.add_metric(name=f"Contacts{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info(
         "contact %s",
@@ -98,11 +126,46 @@ def post_contact(
             "email": mask_email(contact.email),
         },
     )
+    headers = {OUTCOME_HEADER: result.outcome.value}
+    if result.replayed:
+        headers[REPLAYED_HEADER] = "true"
     return Response(
         status_code=HTTPStatus.CREATED if result.outcome is Outcome.CREATED else HTTPStatus.OK,
         content_type=content_types.APPLICATION_JSON,
         body=result.contact,
-        headers={OUTCOME_HEADER: result.outcome.value},
+        headers=headers,
+    )
+
+
+@app.post(
+    "/contacts/batch",
+    summary="Queue up to 1,000 contacts for creation",
+    description="Every item is validated on its own: valid ones are queued for the worker, invalid ones "
+    "rejected with their errors. 202 when every valid item was queued; 503 (same body) when some could "
+    "not be queued and must be resent.",
+    responses={
+        202: {"description": "Queued", "content": {"application/json": {"model": BatchResponse}}},
+        **ERROR_RESPONSES,
+    },
+    tags=["contacts"],
+)
+def post_contact_batch(
+    batch: Annotated[BatchRequest, Body()],
+    on_conflict: OnConflictQuery = OnConflict.RETURN,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[dict[str, Any]]:
+    queue_url = get_settings().contacts_queue_url
+    if not queue_url:
+        raise ConfigurationError("CONTACTS_QUEUE_URL is not set")
+    result = enqueue_contacts(
+        batch.contacts, on_conflict, idempotency_key, sqs=sqs_client(), queue_url=queue_url
+    )
+    metrics.add_metric(name="ContactsQueued", unit=MetricUnit.Count, value=result.queued)
+    metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=result.rejected)
+    return Response(
+        status_code=HTTPStatus.SERVICE_UNAVAILABLE if result.failed else HTTPStatus.ACCEPTED,
+        content_type=content_types.APPLICATION_JSON,
+        body=result.model_dump(exclude_none=True),
     )
 
 
@@ -131,9 +194,7 @@ def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     if any(problem.get("type") == "json_invalid" for problem in problems):
         body = ErrorResponse(code="INVALID_JSON", message="The request body is not valid JSON.")
         return _error_response(HTTPStatus.BAD_REQUEST, body)
-    fields = [
-        FieldError(field=_field_name(problem["loc"]), message=_message(problem)) for problem in problems
-    ]
+    fields = field_errors(problems, skip_location=True)
     names = ", ".join(dict.fromkeys(field.field for field in fields))
     body = ErrorResponse(
         code="VALIDATION_ERROR", message=f"The request is invalid; fix these fields: {names}.", fields=fields
@@ -152,6 +213,13 @@ def not_found(_: Exception) -> Response[dict[str, Any]]:
     return _error_response(HTTPStatus.NOT_FOUND, ErrorResponse(code="NOT_FOUND", message="No such route."))
 
 
+@app.exception_handler(ConfigurationError)
+def misconfigured(error: ConfigurationError) -> Response[dict[str, Any]]:
+    logger.error("configuration error", extra={"reason": str(error)})
+    body = ErrorResponse(code="CONFIGURATION_ERROR", message=f"The service is misconfigured: {error}")
+    return _error_response(HTTPStatus.INTERNAL_SERVER_ERROR, body)
+
+
 @app.exception_handler(Exception)
 def unexpected(_: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error")
@@ -168,22 +236,6 @@ def _error_response(
         body=body.model_dump(exclude_none=True),
         headers=headers,
     )
-
-
-def _field_name(loc: tuple[Any, ...]) -> str:
-    """("body", "custom_attributes", "plan") -> "custom_attributes.plan"; ("body",) -> "body"."""
-    parts = [str(part) for part in loc[1:]] or [str(loc[0])] if loc else ["body"]
-    return ".".join(parts)
-
-
-def _message(problem: dict[str, Any]) -> str:
-    if problem.get("type") == "extra_forbidden":
-        return "is not a field of this API"
-    if problem.get("type") == "missing":
-        return "is required"
-    if problem.get("type") == "model_attributes_type":
-        return "the body must be a JSON object"
-    return str(problem.get("msg", "is invalid")).removeprefix("Value error, ")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

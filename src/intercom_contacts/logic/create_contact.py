@@ -14,6 +14,7 @@ from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 class ContactResult:
     contact: dict[str, Any]
     outcome: Outcome
+    replayed: bool = False  # the stored first answer to a repeated idempotency key
 
 
 def create_contact(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -123,3 +124,27 @@ class ErrorResponse(BaseModel):
     request_id: str | None = Field(default=None, description="Intercom's request id, when Intercom answered")
     intercom_code: str | None = None
     contact_id: str | None = Field(default=None, description="The existing contact, for CONTACT_EXISTS")
+
+
+def field_errors(problems: Iterable[Mapping[str, Any]], *, skip_location: bool = False) -> list[FieldError]:
+    """Pydantic's errors as the API shows them: the field's dotted path and a sentence, never the value.
+
+    `skip_location` drops the leading `body`/`query`/`header` of the event handler's errors.
+    """
+    fields = []
+    for problem in problems:
+        loc = tuple(str(part) for part in problem.get("loc", ()))
+        path = (loc[1:] or loc) if skip_location else loc
+        fields.append(FieldError(field=".".join(path) or "body", message=_sentence(problem)))
+    return fields
+
+
+def _sentence(problem: Mapping[str, Any]) -> str:
+    kind = problem.get("type")
+    if kind == "extra_forbidden":
+        return "is not a field of this API"
+    if kind == "missing":
+        return "is required"
+    if kind in {"model_attributes_type", "model_type", "dict_type"}:
+        return "must be a JSON object"
+    return str(problem.get("msg", "is invalid")).removeprefix("Value error, ")

@@ -1,0 +1,41 @@
+"""Settings: read once from the environment; plain http only to loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from intercom_contacts.config import ConfigurationError, Settings
+
+
+def test_region_picks_the_base_url() -> None:
+    assert Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s"}).base_url == "https://api.intercom.io"
+    assert Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "INTERCOM_REGION": "EU"}).base_url == (
+        "https://api.eu.intercom.io"
+    )
+    assert Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "INTERCOM_REGION": "au"}).base_url == (
+        "https://api.au.intercom.io"
+    )
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8111", "http://localhost:1/", "http://[::1]:80"])
+def test_plain_http_is_allowed_to_loopback(url: str) -> None:
+    settings = Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "INTERCOM_BASE_URL": url})
+    assert settings.base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.intercom.io", "http://10.0.0.1", "ftp://127.0.0.1", "http://127.0.0.1.evil.com"]
+)
+def test_plain_http_anywhere_else_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="https"):
+        Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "INTERCOM_BASE_URL": url})
+
+
+def test_missing_secret_id_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="INTERCOM_TOKEN_SECRET_ID"):
+        Settings.from_env({})
+
+
+def test_at_most_five_attempts() -> None:
+    with pytest.raises(ConfigurationError, match="INTERCOM_MAX_ATTEMPTS"):
+        Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "INTERCOM_MAX_ATTEMPTS": "6"})
