@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
 from intercom_contacts import services
 from intercom_contacts.config import get_settings
+from intercom_contacts.handlers import worker
 from local.aws import LocalAws, provision, start_moto
 from local.intercom_sandbox import IntercomSandbox
 
@@ -84,6 +84,11 @@ def service_env(
 
 def _clear_warm_state() -> None:
     get_settings.cache_clear()
-    services.intercom_client.cache_clear()
-    parameters.clear_caches()
-    parameters.base.DEFAULT_PROVIDERS.clear()
+    for cached in (
+        services.intercom_client,
+        services.secrets_provider,
+        services.idempotent_creator,
+        services.sqs_client,
+        worker.worker,
+    ):
+        cached.cache_clear()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError, get_settings
@@ -20,9 +21,15 @@ if TYPE_CHECKING:
 
 
 @functools.cache
+def secrets_provider() -> SecretsProvider:
+    return SecretsProvider()
+
+
+@functools.cache
 def intercom_client() -> IntercomClient:
     settings = get_settings()
-    return IntercomClient(settings, SecretToken(settings.token_secret_id, settings.token_max_age_seconds))
+    token = SecretToken(secrets_provider(), settings.token_secret_id, settings.token_max_age_seconds)
+    return IntercomClient(settings, token)
 
 
 @functools.cache

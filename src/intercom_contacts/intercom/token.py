@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
 from intercom_contacts.intercom.errors import TokenUnavailable
@@ -16,13 +16,14 @@ class SecretToken:
     The secret's SecretString is either the bare token or JSON with a `token` key.
     """
 
-    def __init__(self, secret_id: str, max_age: int) -> None:
+    def __init__(self, provider: SecretsProvider, secret_id: str, max_age: int) -> None:
+        self._provider = provider
         self._secret_id = secret_id
         self._max_age = max_age
 
     def get(self, *, refresh: bool = False) -> str:
         try:
-            raw = parameters.get_secret(self._secret_id, max_age=self._max_age, force_fetch=refresh)
+            raw = self._provider.get(self._secret_id, max_age=self._max_age, force_fetch=refresh)
         except (GetParameterError, TransformParameterError):
             raise TokenUnavailable(
                 "The Intercom token could not be read from Secrets Manager; check the secret and the "
@@ -34,7 +35,9 @@ class SecretToken:
         return token
 
 
-def _token_from(raw: str | bytes) -> str:
+def _token_from(raw: object) -> str:
+    if not isinstance(raw, (str, bytes)):
+        return ""
     text = raw.decode() if isinstance(raw, bytes) else raw
     text = text.strip()
     if text.startswith("{"):
