@@ -45,6 +45,8 @@ def call_api(service_env: Any, lambda_context: FakeLambdaContext) -> CallApi:
             query=query,
         )
         answer = api.lambda_handler(event, lambda_context)
-        return ApiAnswer(answer["statusCode"], answer.get("headers") or {}, json.loads(answer["body"]))
+        headers = {name: values[-1] for name, values in (answer.get("multiValueHeaders") or {}).items()}
+        headers.update(answer.get("headers") or {})
+        return ApiAnswer(answer["statusCode"], headers, json.loads(answer["body"]))
 
     return call

@@ -62,6 +62,11 @@ IdempotencyKey = Annotated[
 OnConflictQuery = Annotated[OnConflict, Query(description="What to do when the user already exists")]
 
 app = APIGatewayRestResolver(enable_validation=True)
+app.configure_openapi(
+    title="Intercom Contacts",
+    version="1.0.0",
+    summary="Create Intercom contacts (users or leads), one at a time or queued in batches",
+)
 
 ERROR_STATUS: dict[type[ContactError], HTTPStatus] = {
     ContactConflict: HTTPStatus.CONFLICT,
