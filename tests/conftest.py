@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+
+# What the template sets for every function, before Powertools creates its Logger and Metrics.
+os.environ.update(
+    POWERTOOLS_SERVICE_NAME="intercom-contacts", POWERTOOLS_METRICS_NAMESPACE="IntercomContacts"
+)
 
 from intercom_contacts import services
 from intercom_contacts.config import get_settings

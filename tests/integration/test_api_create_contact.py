@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import time
 
 import pytest
 
 from intercom_contacts import services
+from intercom_contacts.observability import logger
 from local.aws import LocalAws
 from local.intercom_sandbox import IntercomSandbox
 from tests.conftest import TOKEN, FakeLambdaContext
@@ -313,13 +316,20 @@ def test_an_invalid_idempotency_key_is_a_422(call_api: CallApi) -> None:
 def test_logs_never_hold_the_token_and_mask_personal_data(
     call_api: CallApi, sandbox: IntercomSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a run with a success, a duplicate and a rejected token
-    call_api(USER)
-    call_api(USER)
-    sandbox.rotate_token("tok_other")
-    call_api(LEAD)
-    output = capsys.readouterr()
-    logged = output.out + output.err
+    # Given every log line, formatted as Powertools writes it, and everything printed (metrics)
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    # When a run has a success, a duplicate and a rejected token
+    try:
+        call_api(USER)
+        call_api(USER)
+        sandbox.rotate_token("tok_other")
+        call_api(LEAD)
+    finally:
+        logger.removeHandler(handler)
+    logged = lines.getvalue() + capsys.readouterr().out
     # Then the token appears nowhere, and neither do the email or name in clear
     assert logged
     assert TOKEN not in logged

@@ -57,7 +57,8 @@ def test_more_than_1000_items_is_a_422(call_api: CallApi, service_env: LocalAws)
 def test_a_batch_of_1000_is_sent_ten_at_a_time(call_api: CallApi, service_env: LocalAws) -> None:
     calls: list[int] = []
     services.sqs_client().meta.events.register(
-        "before-call.sqs.SendMessageBatch", lambda params, **_: calls.append(len(params["Entries"]))
+        "before-parameter-build.sqs.SendMessageBatch",
+        lambda params, **_: calls.append(len(params["Entries"])),
     )
     contacts = [{**LEAD, "email": f"l{n}@example.com"} for n in range(1000)]
     answer = call_api({"contacts": contacts}, path="/contacts/batch")

@@ -40,6 +40,7 @@ from intercom_contacts.models.contact import (
     Contact,
     ContactRequest,
     ErrorResponse,
+    FieldError,
     OnConflict,
     Outcome,
     field_errors,
@@ -243,15 +244,33 @@ def _error_response(
     )
 
 
+def _refused_before_routing(event: dict[str, Any]) -> ErrorResponse | None:
+    """Checks the resolver cannot make: it would parse any size, and read a JSON array as its first item."""
+    body = event.get("body") or ""
+    if len(body.encode()) > MAX_BODY_BYTES:
+        return ErrorResponse(code="PAYLOAD_TOO_LARGE", message="The request body is over 256 KiB.")
+    if body.lstrip().startswith("["):
+        return ErrorResponse(
+            code="VALIDATION_ERROR",
+            message="The request body must be a JSON object.",
+            fields=[FieldError(field="body", message="must be a JSON object")],
+        )
+    return None
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    body = event.get("body") or ""
-    if len(body.encode()) > MAX_BODY_BYTES:
-        error = ErrorResponse(code="PAYLOAD_TOO_LARGE", message="The request body is over 256 KiB.")
+    refused = _refused_before_routing(event)
+    if refused is not None:
+        status = (
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            if refused.code == "PAYLOAD_TOO_LARGE"
+            else HTTPStatus.UNPROCESSABLE_ENTITY
+        )
         return {
-            "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "statusCode": status,
             "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps(error.model_dump(exclude_none=True)),
+            "body": json.dumps(refused.model_dump(exclude_none=True)),
         }
     return app.resolve(event, context)

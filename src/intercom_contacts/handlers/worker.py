@@ -59,6 +59,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not event.get("Records"):
+        return {"batchItemFailures": []}  # Powertools refuses an empty batch; Lambda never sends one
     idempotent_creator().register(context)
     return dict(
         process_partial_response(
