@@ -7,6 +7,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
+# While `make run` is up it writes the local stack's endpoints here (NAME ?= value), so that
+# `make redrive` and `make invoke` target it; variables already in the environment win.
+ifneq ($(wildcard .local-stack.env),)
+include .local-stack.env
+export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+export CONTACTS_QUEUE_URL CONTACTS_DLQ_URL
+endif
+
 .PHONY: install lint typecheck validate build test unit integration run invoke bench redrive deploy clean
 
 $(VENV)/.installed: requirements-dev.txt src/requirements.txt

@@ -244,9 +244,21 @@ def _error_response(
     )
 
 
+REFUSAL_STATUS = {
+    "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    "PAYLOAD_TOO_LARGE": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    "VALIDATION_ERROR": HTTPStatus.UNPROCESSABLE_ENTITY,
+}
+
+
 def _refused_before_routing(event: dict[str, Any]) -> ErrorResponse | None:
-    """Checks the resolver cannot make: it would parse any size, and read a JSON array as its first item."""
+    """Checks the resolver cannot make: it would parse any size, take form data, and read a JSON array
+    as its first item."""
     body = event.get("body") or ""
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if body and content_type != "application/json":
+        return ErrorResponse(code="UNSUPPORTED_MEDIA_TYPE", message="Send the body as application/json.")
     if len(body.encode()) > MAX_BODY_BYTES:
         return ErrorResponse(code="PAYLOAD_TOO_LARGE", message="The request body is over 256 KiB.")
     if body.lstrip().startswith("["):
