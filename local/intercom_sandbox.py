@@ -83,7 +83,11 @@ def _nullable_to_json_schema(node: Any) -> Any:
         return [_nullable_to_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
+    if "$ref" in node:  # the excerpts keep a few refs into the full document: accept an object there
+        return {"type": "object"}
     converted = {k: _nullable_to_json_schema(v) for k, v in node.items() if k not in {"nullable", "example"}}
+    if any("$ref" in member for member in node.get("oneOf", [])):  # stand-ins are alike: one of them suffices
+        converted["anyOf"] = converted.pop("oneOf")
     if node.get("nullable") and isinstance(node.get("type"), str):
         converted["type"] = [node["type"], "null"]
     if converted.get("format") == "date-time" and converted.get("type") in ("integer", ["integer", "null"]):

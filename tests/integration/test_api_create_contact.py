@@ -337,3 +337,29 @@ def test_logs_never_hold_the_token_and_mask_personal_data(
     assert USER["email"] not in logged
     assert USER["name"] not in logged
     assert "j***@example.com" in logged
+
+
+def test_a_409_without_an_id_is_resolved_by_searching_for_the_user(
+    call_api: CallApi, sandbox: IntercomSandbox
+) -> None:
+    # Given the user exists and Intercom's 409 does not say which contact it is
+    existing = sandbox.seed_contact(**USER)
+    conflict = {"type": "error.list", "errors": [{"code": "conflict", "message": "A contact already exists"}]}
+    sandbox.fail_next(1, 409, method="POST", path_prefix="/contacts", body=json.dumps(conflict).encode())
+    # When the user is posted
+    answer = call_api(USER)
+    # Then the service found it by search and returned it
+    assert (answer.status, answer.body["id"]) == (200, existing["id"])
+    assert len(sandbox.requests_to("POST", "/contacts/search")) == 1
+
+
+def test_a_non_json_200_is_a_clear_502_and_unknown_for_a_lead(
+    call_api: CallApi, sandbox: IntercomSandbox
+) -> None:
+    # Given Intercom answers 200 with a body that is not its JSON
+    sandbox.fail_next(2, 200, method="POST", body=b"<html>oops</html>")
+    # Then a user gets a retryable bad-response error, and a lead is reported as unknown, never resent
+    user, lead = call_api(USER), call_api(LEAD)
+    assert (user.status, user.body["code"]) == (502, "INTERCOM_BAD_RESPONSE")
+    assert (lead.status, lead.body["code"]) == (502, "INTERCOM_OUTCOME_UNKNOWN")
+    assert len(sandbox.requests_to("POST", "/contacts")) == 2

@@ -1,0 +1,214 @@
+"""The Intercom sandbox behaves as Intercom's contacts API does, checked over real HTTP.
+
+The service's tests are only as good as this double, so its answers are validated against
+Intercom's official schema in ../shared/intercom/ too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import urllib3
+from urllib3.exceptions import ProtocolError
+
+from local.intercom_sandbox import IntercomSandbox
+
+TOKEN = "tok_sandbox"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json", "Intercom-Version": "2.16"}
+http = urllib3.PoolManager(retries=False, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[IntercomSandbox]:
+    with IntercomSandbox(token=TOKEN) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(server: IntercomSandbox) -> IntercomSandbox:
+    server.reset()
+    server.rotate_token(TOKEN)
+    server.set_rate_limit(None)
+    return server
+
+
+def _call(
+    sandbox: IntercomSandbox, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> Any:
+    response = http.request(
+        method,
+        sandbox.url + path,
+        body=None if body is None else json.dumps(body),
+        headers=HEADERS if headers is None else headers,
+    )
+    return response
+
+
+def _body(response: Any) -> Any:
+    return json.loads(response.data)
+
+
+def test_a_created_contact_is_shaped_like_intercoms(sandbox: IntercomSandbox) -> None:
+    # When a user is created with an avatar and custom attributes
+    answer = _call(
+        sandbox,
+        "POST",
+        "/contacts",
+        {
+            "role": "user",
+            "email": "a@example.com",
+            "avatar": "https://x.io/a.png",
+            "custom_attributes": {"plan": "pro"},
+        },
+    )
+    contact = _body(answer)
+    # Then Intercom's 200 carries every property of the official contact schema, valid against it
+    assert answer.status == 200
+    errors = [e.message for e in sandbox._schemas.contact.iter_errors(contact)]
+    assert errors == []
+    # (merge_history only comes with include_merge_history=true)
+    assert set(sandbox._schemas.contact.schema["properties"]) - {"merge_history"} <= set(contact)
+    assert contact["avatar"] == {"type": "avatar", "image_url": "https://x.io/a.png"}
+    assert len(contact["id"]) == 24
+
+
+def test_every_error_is_an_intercom_error_list(sandbox: IntercomSandbox) -> None:
+    answer = _call(
+        sandbox,
+        "POST",
+        "/contacts",
+        {"role": "user", "email": "a@example.com"},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status == 401
+    assert list(sandbox._schemas.error.iter_errors(_body(answer))) == []
+    assert _body(answer)["errors"][0]["code"] == "unauthorized"
+
+
+def test_a_duplicate_user_is_a_409_naming_the_existing_id_even_archived(sandbox: IntercomSandbox) -> None:
+    existing = _body(
+        _call(sandbox, "POST", "/contacts", {"role": "user", "email": "Dup@Example.com", "external_id": "x1"})
+    )
+    by_email = _call(sandbox, "POST", "/contacts", {"role": "user", "email": "dup@example.com"})
+    by_external_id = _call(sandbox, "POST", "/contacts", {"role": "user", "external_id": "x1"})
+    assert by_email.status == by_external_id.status == 409
+    assert (
+        _body(by_email)["errors"][0]["message"]
+        == f"A contact matching those details already exists with id={existing['id']}"
+    )
+    sandbox.archive(existing["id"])
+    archived = _body(_call(sandbox, "POST", "/contacts", {"role": "user", "email": "dup@example.com"}))
+    assert archived["errors"][0]["message"].startswith("An archived contact matching those details")
+
+
+def test_leads_never_conflict(sandbox: IntercomSandbox) -> None:
+    for _ in range(2):
+        assert _call(sandbox, "POST", "/contacts", {"role": "lead", "email": "l@example.com"}).status == 200
+    assert len(sandbox.contacts) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"role": "user", "email": "a@example.com", "company": "x"}, "parameter_not_found"),
+        (
+            {"role": "user", "email": "a@example.com", "custom_attributes": {"unknown": 1}},
+            "parameter_not_found",
+        ),
+        ({"role": "user", "external_id": "e", "email_verified": True}, "parameter_invalid"),
+        ({"role": "admin", "email": "a@example.com"}, "parameter_invalid"),
+        ({"role": "user", "email": 7}, "parameter_invalid"),
+        ({"role": "user", "email": "a@example.com", "signed_up_at": "yesterday"}, "parameter_invalid"),
+    ],
+)
+def test_bodies_intercom_would_refuse_are_refused(
+    sandbox: IntercomSandbox, body: dict[str, Any], code: str
+) -> None:
+    answer = _call(sandbox, "POST", "/contacts", body)
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, code)
+    assert sandbox.contacts == {}
+
+
+def test_the_token_and_accept_and_version_headers_are_required(sandbox: IntercomSandbox) -> None:
+    body = {"role": "lead", "email": "a@example.com"}
+    assert _call(sandbox, "POST", "/contacts", body, headers={**HEADERS, "Accept": "text/html"}).status == 406
+    assert (
+        _call(sandbox, "POST", "/contacts", body, headers={**HEADERS, "Intercom-Version": "9.9"}).status
+        == 400
+    )
+    sandbox.rotate_token("tok_new")
+    assert _call(sandbox, "POST", "/contacts", body).status == 401
+
+
+def test_rate_limit_headers_and_429_then_recovery(sandbox: IntercomSandbox) -> None:
+    sandbox.set_rate_limit(2, window_seconds=1.0)
+    time.sleep(1 - time.time() % 1 + 0.05)  # start at the beginning of a window
+    answers = [_call(sandbox, "GET", "/contacts") for _ in range(3)]
+    assert [a.status for a in answers] == [200, 200, 429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
+    assert answers[2].headers["X-RateLimit-Limit"] == "2"
+    assert int(answers[2].headers["X-RateLimit-Reset"]) >= int(time.time())
+    assert _body(answers[2])["errors"][0]["message"] == "Exceeded rate limit of 2 in 10_seconds"
+    time.sleep(1.05)
+    assert _call(sandbox, "GET", "/contacts").status == 200
+
+
+def test_injected_faults(sandbox: IntercomSandbox) -> None:
+    sandbox.fail_next(1, 502)
+    assert _call(sandbox, "GET", "/contacts").status == 502
+    sandbox.delay_next(1, 0.3)
+    started = time.monotonic()
+    assert _call(sandbox, "GET", "/contacts").status == 200
+    assert time.monotonic() - started >= 0.3
+    sandbox.drop_next(1)
+    with pytest.raises(ProtocolError):
+        http.request("GET", sandbox.url + "/contacts", headers=HEADERS, retries=False)
+    assert [r.status for r in sandbox.requests] == [502, 200, 0]
+
+
+def test_update_archive_unarchive_find_and_search(sandbox: IntercomSandbox) -> None:
+    contact = _body(
+        _call(sandbox, "POST", "/contacts", {"role": "user", "email": "u@example.com", "external_id": "e9"})
+    )
+    path = f"/contacts/{contact['id']}"
+    assert _body(_call(sandbox, "PUT", path, {"name": "New"}))["name"] == "New"
+    assert _body(_call(sandbox, "POST", path + "/archive"))["archived"] is True
+    assert _body(_call(sandbox, "POST", path + "/unarchive"))["archived"] is False
+    assert _body(_call(sandbox, "GET", "/contacts/find_by_external_id/e9"))["id"] == contact["id"]
+    found = _body(
+        _call(
+            sandbox,
+            "POST",
+            "/contacts/search",
+            {"query": {"field": "email", "operator": "=", "value": "U@example.com"}},
+        )
+    )
+    assert [c["id"] for c in found["data"]] == [contact["id"]]
+    assert _call(sandbox, "GET", "/contacts/missing").status == 404
+
+
+def test_the_control_plane_breaks_and_mends_it_over_http(sandbox: IntercomSandbox) -> None:
+    http.request(
+        "POST", sandbox.url + "/_sandbox/faults", body=json.dumps({"kind": "fail", "status": 503, "count": 5})
+    )
+    assert _call(sandbox, "GET", "/contacts").status == 503
+    http.request("DELETE", sandbox.url + "/_sandbox/faults")
+    assert _call(sandbox, "GET", "/contacts").status == 200
+    listed = json.loads(http.request("GET", sandbox.url + "/_sandbox/requests").data)
+    assert [r["status"] for r in listed] == [503, 200]
+
+
+def test_requests_are_recorded_with_headers_and_json(sandbox: IntercomSandbox) -> None:
+    _call(sandbox, "POST", "/contacts", {"role": "lead", "email": "r@example.com"})
+    [request] = sandbox.requests
+    assert (request.method, request.path, request.json, request.status) == (
+        "POST",
+        "/contacts",
+        {"role": "lead", "email": "r@example.com"},
+        200,
+    )
+    assert request.headers["intercom-version"] == "2.16"
