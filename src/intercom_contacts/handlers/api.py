@@ -19,22 +19,20 @@ from aws_lambda_powertools.metrics import single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError, get_settings
-from intercom_contacts.intercom.errors import (
+from intercom_contacts.errors import (
     ContactConflict,
     ContactError,
+    IdempotencyKeyReused,
+    IdempotencyStoreUnavailable,
     IntercomAuthFailed,
     IntercomRateLimited,
     IntercomRejected,
     IntercomTimeout,
+    RequestInProgress,
     TokenUnavailable,
 )
 from intercom_contacts.logic.create_contact import create_contact
 from intercom_contacts.logic.enqueue import enqueue_contacts
-from intercom_contacts.logic.idempotency import (
-    IdempotencyKeyReused,
-    IdempotencyStoreUnavailable,
-    RequestInProgress,
-)
 from intercom_contacts.models.batch import BatchRequest, BatchResponse
 from intercom_contacts.models.contact import (
     Contact,

@@ -33,7 +33,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from intercom_contacts.config import Settings
-from intercom_contacts.intercom.errors import (
+from intercom_contacts.errors import (
     ContactConflict,
     ContactError,
     IntercomAuthFailed,

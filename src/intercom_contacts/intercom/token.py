@@ -7,7 +7,7 @@ import json
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
-from intercom_contacts.intercom.errors import TokenUnavailable
+from intercom_contacts.errors import TokenUnavailable
 
 
 class SecretToken:

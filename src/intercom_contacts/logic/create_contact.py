@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from intercom_contacts.errors import ContactConflict
 from intercom_contacts.intercom.client import IntercomClient
-from intercom_contacts.intercom.errors import ContactConflict
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 
 

@@ -23,31 +23,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from intercom_contacts.errors import IdempotencyKeyReused, IdempotencyStoreUnavailable, RequestInProgress
 from intercom_contacts.intercom.client import IntercomClient
-from intercom_contacts.intercom.errors import ContactError
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
 from intercom_contacts.models.contact import Outcome
 from intercom_contacts.models.messages import ContactMessage
-
-
-class IdempotencyKeyReused(ContactError):
-    """The key was used before for a different contact: the caller has a bug, a retry cannot help."""
-
-    code = "IDEMPOTENCY_KEY_REUSED"
-
-
-class RequestInProgress(ContactError):
-    """Another delivery of the same request is being processed right now."""
-
-    code = "REQUEST_IN_PROGRESS"
-    retryable = True
-
-
-class IdempotencyStoreUnavailable(ContactError):
-    """The idempotency table could not be read or written; nothing was sent to Intercom."""
-
-    code = "IDEMPOTENCY_STORE_UNAVAILABLE"
-    retryable = True
 
 
 class IdempotentCreator:

@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from intercom_contacts import queues
+from intercom_contacts.errors import ContactError, IntercomRateLimited
 from intercom_contacts.intercom.client import IntercomClient
-from intercom_contacts.intercom.errors import ContactError, IntercomRateLimited
 from intercom_contacts.logic.idempotency import IdempotentCreator
 from intercom_contacts.models.messages import InvalidMessage, parse_record
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics

@@ -1,4 +1,4 @@
-"""What can go wrong when creating a contact, as domain exceptions.
+"""What can go wrong when creating a contact, as domain exceptions (Intercom, the token, idempotency).
 
 Each has a stable `code` callers can branch on, and says whether trying again later can help
 (`retryable`): the API maps these to HTTP in one place, the worker to retry-or-dead-letter.
@@ -93,3 +93,23 @@ class ContactConflict(ContactError):
         super().__init__(message, request_id=request_id, intercom_code="conflict")
         self.existing_id = existing_id
         self.archived = archived
+
+
+class IdempotencyKeyReused(ContactError):
+    """The key was used before for a different contact: the caller has a bug, a retry cannot help."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class RequestInProgress(ContactError):
+    """Another delivery of the same request is being processed right now."""
+
+    code = "REQUEST_IN_PROGRESS"
+    retryable = True
+
+
+class IdempotencyStoreUnavailable(ContactError):
+    """The idempotency table could not be read or written; nothing was sent to Intercom."""
+
+    code = "IDEMPOTENCY_STORE_UNAVAILABLE"
+    retryable = True
