@@ -15,7 +15,7 @@ export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECR
 export CONTACTS_QUEUE_URL CONTACTS_DLQ_URL
 endif
 
-.PHONY: install lint typecheck validate build test unit integration run invoke bench redrive deploy clean
+.PHONY: install lint typecheck validate check audit build test unit integration run invoke bench redrive deploy clean
 
 $(VENV)/.installed: requirements-dev.txt src/requirements.txt
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
@@ -35,10 +35,21 @@ typecheck: install
 validate: install
 	sam validate --lint
 
+# Security checks that run in `make test`: bandit on the code, checkov on the template (each skipped
+# check is justified in template.yaml's Metadata).
+check: install
+	bandit -q -r src local
+	checkov -f template.yaml --framework cloudformation --quiet --compact
+
+# Known vulnerabilities in the bundled dependencies. Needs PyPI's JSON API or OSV, which this
+# project's CI network does not reach, so it is not part of `make test`.
+audit: install
+	pip-audit --strict -r src/requirements.txt
+
 build: install
 	sam build --cached --parallel
 
-test: lint typecheck validate build
+test: lint typecheck validate check build
 	pytest
 
 unit: install

@@ -17,7 +17,7 @@ from moto.server import ThreadedMotoServer
 from local.template import load_template, resource_properties
 
 REGION = "us-east-1"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # nosec B105 # moto's fake credentials
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def sqs_event(messages: Iterable[Mapping[str, Any]], *, queue_arn: str) -> dict[
                     }
                     for name, value in attributes.items()
                 },
-                "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+                "md5OfBody": message.get("MD5OfBody")
+                or hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
                 "awsRegion": REGION,

@@ -145,7 +145,7 @@ class IntercomSandbox:
         self._faults: deque[_Fault] = deque()
         self._latency = 0.0
         self._failure_rate, self._failure_status = 0.0, 500
-        self._random = random.Random()  # noqa: S311 - fault injection, not cryptography
+        self._random = random.Random()  # noqa: S311  # nosec B311 # fault injection, not cryptography
         self._limit: int | None = rate_limit
         self._window = window_seconds
         self._window_start = 0.0

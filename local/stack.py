@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import signal
-import subprocess
+import subprocess  # nosec B404 # starts this project's own modules, fixed arguments
 import sys
 import tempfile
 import threading
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         [api_function_id] = set(api_routes().values())
         api_function = load_function(api_function_id, values)
         children.append(
-            subprocess.Popen(
+            subprocess.Popen(  # nosec B603 # fixed argv, no shell
                 [
                     sys.executable,
                     "-m",
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_id, _ = queue_consumer()
         worker = load_function(worker_id, values)
         children.append(
-            subprocess.Popen(
+            subprocess.Popen(  # nosec B603 # fixed argv, no shell
                 [sys.executable, "-m", "local.poller", "--function", worker_id],
                 env={**base_env, **worker.environment},
             )

@@ -33,7 +33,7 @@ _CloudFormationLoader.add_multi_constructor("!", _tag)
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open() as stream:
-        template: dict[str, Any] = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+        template: dict[str, Any] = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506  # nosec B506 # a SafeLoader subclass
     return template
 
 

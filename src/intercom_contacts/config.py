@@ -67,7 +67,7 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        names = {
+        names = {  # nosec B105 # environment variable names, not secrets
             "token_secret_id": "INTERCOM_TOKEN_SECRET_ID",
             "region": "INTERCOM_REGION",
             "base_url": "INTERCOM_BASE_URL",

@@ -110,7 +110,7 @@ class IntercomRetry(Retry):
         if not self.history:
             return 0.0
         ceiling = float(min(self.backoff_max, self.backoff_factor * 2 ** (len(self.history) - 1)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  # nosec B311 # jitter, not cryptography
 
     def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
         return retry_after_seconds(response.status, response.headers, self.retry_after_max)
