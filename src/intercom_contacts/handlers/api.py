@@ -85,6 +85,7 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
         (403, "Missing or wrong API key (answered by API Gateway)"),
         (409, "The user exists and on_conflict=fail (CONTACT_EXISTS), or a repeat is in progress"),
         (413, "The body is over 256 KiB (PAYLOAD_TOO_LARGE)"),
+        (415, "The body is not application/json (UNSUPPORTED_MEDIA_TYPE)"),
         (422, "Invalid fields (VALIDATION_ERROR), rejected by Intercom, or a reused idempotency key"),
         (429, "Intercom's rate limit outlasts the time left (INTERCOM_RATE_LIMITED, Retry-After header)"),
         (502, "Intercom failed, rejected the token, or lost a lead's answer (INTERCOM_*)"),
@@ -204,6 +205,12 @@ def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
         code="VALIDATION_ERROR", message=f"The request is invalid; fix these fields: {names}.", fields=fields
     )
     return _error_response(HTTPStatus.UNPROCESSABLE_ENTITY, body)
+
+
+@app.exception_handler(RecursionError)
+def nested_too_deeply(_: RecursionError) -> Response[dict[str, Any]]:
+    body = ErrorResponse(code="INVALID_JSON", message="The request body is nested too deeply for a contact.")
+    return _error_response(HTTPStatus.BAD_REQUEST, body)
 
 
 @app.exception_handler(RequestUnsupportedContentType)

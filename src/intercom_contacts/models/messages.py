@@ -65,7 +65,7 @@ def parse_record(record: SQSRecord) -> ContactMessage:
     """Turn an SQS record into a contact to create, or say why it never can be."""
     try:
         body = json.loads(record.body)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: hostile nesting
         raise InvalidMessage("INVALID_JSON", "The message body is not valid JSON.") from None
     try:
         request = ContactRequest.model_validate(body)
