@@ -140,17 +140,24 @@ def test_mixed_faults_end_every_message_created_once(
             body.pop("external_id")
         _send(fast_retries, body)
     # When the worker runs until the queue is empty (each message has five receives)
-    for _ in range(12):
-        if not _run_worker(fast_retries, lambda_context)[1]:
+    sqs = fast_retries.client("sqs")
+    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _run_worker(fast_retries, lambda_context)
+        left = sqs.get_queue_attributes(QueueUrl=fast_retries.queue_url, AttributeNames=counts)["Attributes"]
+        if all(left[name] == "0" for name in counts):
             break
-    # Then every contact is in Intercom exactly once, or in the DLQ with its reason; none lost
+        time.sleep(0.2)
+    # Then every contact is in Intercom exactly once, or in the DLQ with its reason; none lost. A lead
+    # whose answer was lost can be in both: created, and parked as OUTCOME_UNKNOWN for a person to check.
     created = [c["email"] for c in sandbox.contacts.values()]
     dead = {
         json.loads(body)["email"]: attrs["ErrorCode"] for body, attrs in _dead_letters(fast_retries).items()
     }
     assert len(created) == len(set(created))
     assert set(created) | set(dead) == {b["email"] for b in bodies}
-    assert set(created).isdisjoint(dead)
+    assert {dead[email] for email in set(created) & set(dead)} <= {"INTERCOM_OUTCOME_UNKNOWN"}
     assert all(code.startswith("INTERCOM_") for code in dead.values())
 
 

@@ -214,6 +214,6 @@ def test_a_batch_under_429s_ends_with_every_record_created_or_reported(
     # Then every record is either created or reported for retry; none is lost or dead-lettered
     created = {c["email"] for c in sandbox.contacts.values()}
     assert len(created) + len(failed) == 10
-    assert len(created) == 4
+    assert 4 <= len(created) <= 8  # 4 a window; the batch may straddle two windows
     assert {bodies[email] for email in created}.isdisjoint(failed)
     assert _dead_letters(queues) == {}
