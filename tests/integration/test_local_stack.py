@@ -17,6 +17,8 @@ import boto3
 import pytest
 import urllib3
 
+from tests.integration.stack import running_stack
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = {"x-api-key": "local-dev-key", "Content-Type": "application/json"}
 http = urllib3.PoolManager(retries=False, timeout=10)
@@ -33,31 +35,8 @@ def _wait(what: str, check: Callable[[], Any], timeout: float = 40) -> Any:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state_file = tmp_path_factory.mktemp("stack") / "state.json"
-    env = {
-        **os.environ,
-        "PORT": "0",
-        "SANDBOX_PORT": "0",
-        "RETRY_BASE_SECONDS": "0",
-        "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack", "--state-file", str(state_file)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        _wait("the stack", lambda: state_file.exists() and state_file.read_text())
-        state: dict[str, Any] = json.loads(state_file.read_text())
-        state["process"] = process
+    with running_stack(tmp_path_factory.mktemp("stack")) as state:
         yield state
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
 
 
 def _post(stack: dict[str, Any], path: str, body: Any, headers: dict[str, str] | None = None) -> Any:

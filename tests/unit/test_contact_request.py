@@ -41,6 +41,10 @@ def test_every_intercom_field_is_sent_as_given() -> None:
 def test_capitalised_roles_of_the_product_form_are_accepted() -> None:
     assert ContactRequest.model_validate({"role": "Lead", "email": "l@example.com"}).role == "lead"
     assert ContactRequest.model_validate({"role": "User", "email": "u@example.com"}).role == "user"
+    with pytest.raises(ValidationError):
+        ContactRequest.model_validate({"role": "USER", "email": "u@example.com"})
+    with pytest.raises(ValidationError):
+        ContactRequest.model_validate({"role": "USER", "email": "u@example.com"})
 
 
 def test_unset_fields_are_not_sent() -> None:

@@ -37,9 +37,14 @@ class ContactRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    role: Literal["user", "lead"] = Field(description="`user` or `lead` (`User`/`Lead` accepted)")
+    role: Literal["user", "lead"] = Field(
+        description="`user` or `lead` (`User`/`Lead` accepted)",
+        json_schema_extra={"enum": ["user", "lead", "User", "Lead"]},
+    )
     email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
-        default=None, description="Required unless the role is `user` and `external_id` is given"
+        default=None,
+        description="Required unless the role is `user` and `external_id` is given",
+        json_schema_extra={"pattern": EMAIL_PATTERN.pattern},
     )
     external_id: Text | None = None
     phone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
@@ -57,9 +62,7 @@ class ContactRequest(BaseModel):
     @field_validator("role", mode="before")
     @classmethod
     def _lower_role(cls, value: Any) -> Any:
-        return (
-            value.lower() if isinstance(value, str) and value in {"User", "Lead", "USER", "LEAD"} else value
-        )
+        return value.lower() if isinstance(value, str) and value in {"User", "Lead"} else value
 
     @field_validator("email")
     @classmethod
