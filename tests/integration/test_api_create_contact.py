@@ -363,3 +363,13 @@ def test_a_non_json_200_is_a_clear_502_and_unknown_for_a_lead(
     assert (user.status, user.body["code"]) == (502, "INTERCOM_BAD_RESPONSE")
     assert (lead.status, lead.body["code"]) == (502, "INTERCOM_OUTCOME_UNKNOWN")
     assert len(sandbox.requests_to("POST", "/contacts")) == 2
+
+
+def test_a_body_that_is_not_json_content_is_a_415(call_api: CallApi, sandbox: IntercomSandbox) -> None:
+    answer = call_api(
+        "role=user&email=a@example.com",
+        raw=True,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (answer.status, answer.body["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+    assert sandbox.requests == []

@@ -95,6 +95,18 @@ def test_deep_nesting_is_refused_not_a_crash(call_api: CallApi, depth: int) -> N
     assert answer.body["code"] in {"INVALID_JSON", "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE"}
 
 
+def test_a_body_that_is_not_utf8_is_a_400(service_env: Any, lambda_context: Any, sandbox: Any) -> None:
+    from intercom_contacts.handlers import api
+    from local.events import api_gateway_event
+
+    event = api_gateway_event(
+        "POST", "/contacts", body=b"M\xff\xfe", headers={"Content-Type": "application/json"}
+    )
+    answer = api.lambda_handler(event, lambda_context)
+    assert (answer["statusCode"], json.loads(answer["body"])["code"]) == (400, "INVALID_JSON")
+    assert sandbox.requests == []
+
+
 def test_duplicate_keys_take_the_last_like_any_json_parser(call_api: CallApi, sandbox: Any) -> None:
     answer = call_api('{"role": "admin", "role": "lead", "email": "dup@example.com"}', raw=True)
     assert answer.status == 201

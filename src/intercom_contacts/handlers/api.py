@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -250,6 +251,7 @@ def _error_response(
 
 
 REFUSAL_STATUS = {
+    "INVALID_JSON": HTTPStatus.BAD_REQUEST,
     "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     "PAYLOAD_TOO_LARGE": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "VALIDATION_ERROR": HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -266,6 +268,11 @@ def _refused_before_routing(event: dict[str, Any]) -> ErrorResponse | None:
         return ErrorResponse(code="UNSUPPORTED_MEDIA_TYPE", message="Send the body as application/json.")
     if len(body.encode()) > MAX_BODY_BYTES:
         return ErrorResponse(code="PAYLOAD_TOO_LARGE", message="The request body is over 256 KiB.")
+    if event.get("isBase64Encoded"):
+        try:
+            base64.b64decode(body, validate=True).decode("utf-8")
+        except ValueError:  # binascii.Error and UnicodeDecodeError are both ValueErrors
+            return ErrorResponse(code="INVALID_JSON", message="The request body is not UTF-8 JSON.")
     if body.lstrip().startswith("["):
         return ErrorResponse(
             code="VALIDATION_ERROR",
@@ -280,13 +287,8 @@ def _refused_before_routing(event: dict[str, Any]) -> ErrorResponse | None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refused = _refused_before_routing(event)
     if refused is not None:
-        status = (
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-            if refused.code == "PAYLOAD_TOO_LARGE"
-            else HTTPStatus.UNPROCESSABLE_ENTITY
-        )
         return {
-            "statusCode": status,
+            "statusCode": REFUSAL_STATUS[refused.code],
             "headers": {"Content-Type": content_types.APPLICATION_JSON},
             "body": json.dumps(refused.model_dump(exclude_none=True)),
         }
