@@ -564,6 +564,10 @@ class IntercomSandbox:
         if path == "/_sandbox/rate-limit" and method == "POST":
             self.set_rate_limit(payload.get("limit"), float(payload.get("window_seconds", 10.0)))
             return _Answer(200, {"limit": payload.get("limit")})
+        if path == "/_sandbox/failure-rate" and method == "POST":
+            probability = float(payload.get("probability", 0.0))
+            self.set_failure_rate(probability, int(payload.get("status", 500)), payload.get("seed"))
+            return _Answer(200, {"probability": probability})
         if path == "/_sandbox/token" and method == "POST":
             self.rotate_token(str(payload["token"]))
             return _Answer(200, {"rotated": True})
