@@ -39,7 +39,7 @@ validate: install
 # check is justified in template.yaml's Metadata).
 check: install
 	bandit -q -r src local
-	checkov -f template.yaml --framework cloudformation --quiet --compact
+	checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
 # Known vulnerabilities in the bundled dependencies. Needs PyPI's JSON API or OSV, which this
 # project's CI network does not reach, so it is not part of `make test`.

@@ -102,7 +102,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         else:
             headers_in = {name.lower(): value for name, value in self.headers.items()}
             status, headers, payload = self.gateway.invoke(
-                method, path, headers_in, dict(parse_qsl(parts.query)), body
+                method, path, headers_in, dict(parse_qsl(parts.query, keep_blank_values=True)), body
             )
         self.send_response(status)
         for name, value in headers.items():

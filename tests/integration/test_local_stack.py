@@ -139,6 +139,12 @@ def test_an_outage_dead_letters_and_a_redrive_recovers(stack: dict[str, Any]) ->
     _wait("the redriven contact", lambda: "outage@example.com" in _sandbox_emails(stack))
 
 
+def test_a_blank_query_value_reaches_the_function_as_api_gateway_sends_it(stack: dict[str, Any]) -> None:
+    answer = _post(stack, "/contacts?on_conflict=", {"role": "lead", "email": "blank@example.com"})
+    assert answer.status == 422
+    assert json.loads(answer.data)["fields"][0]["field"] == "on_conflict"
+
+
 def test_ctrl_c_stops_the_whole_tree(stack: dict[str, Any]) -> None:
     # Runs last in this module: stopping the stack the way a user does
     process: subprocess.Popen[bytes] = stack["process"]
