@@ -373,3 +373,19 @@ def test_a_body_that_is_not_json_content_is_a_415(call_api: CallApi, sandbox: In
     )
     assert (answer.status, answer.body["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
     assert sandbox.requests == []
+
+
+def test_retries_and_conflicts_are_counted_in_metrics(
+    call_api: CallApi, sandbox: IntercomSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given one 503 before a duplicate user
+    sandbox.seed_contact(**USER)
+    sandbox.fail_next(1, 503)
+    # When the user is posted
+    call_api(USER)
+    # Then the EMF line counts one retry and one conflict
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    metrics = {name: value for blob in emf for name, value in blob.items() if not name.startswith("_")}
+    assert metrics["IntercomRetries"] == [1.0]
+    assert metrics["ContactConflicts"] == [1.0]
+    assert metrics["ContactsExisting"] == [1.0]

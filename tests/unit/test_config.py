@@ -39,3 +39,11 @@ def test_missing_secret_id_names_the_variable() -> None:
 def test_at_most_five_attempts() -> None:
     with pytest.raises(ConfigurationError, match="INTERCOM_MAX_ATTEMPTS"):
         Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "INTERCOM_MAX_ATTEMPTS": "6"})
+
+
+def test_tls_verification_is_never_turned_off() -> None:
+    # The one connection pool keeps urllib3's default, certificate verification required
+    from intercom_contacts.intercom.client import POOL
+
+    assert POOL.connection_pool_kw.get("cert_reqs") in (None, "CERT_REQUIRED")
+    assert "assert_hostname" not in POOL.connection_pool_kw

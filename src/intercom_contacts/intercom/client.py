@@ -44,6 +44,7 @@ from intercom_contacts.errors import (
     IntercomUnavailable,
     OutcomeUnknown,
 )
+from intercom_contacts.observability import MetricUnit, metrics
 
 USER_AGENT = "intercom-contacts-lambda/0.1"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -132,6 +133,7 @@ class IntercomRetry(Retry):
             reason = error or ResponseError(f"waiting {wait:.1f}s to retry would pass the deadline")
             raise MaxRetryError(_pool, url or "", reason)
         new.planned_wait = wait
+        metrics.add_metric(name="IntercomRetries", unit=MetricUnit.Count, value=1)
         return new
 
     def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from intercom_contacts.errors import ContactConflict
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
+from intercom_contacts.observability import MetricUnit, metrics
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ def create_contact(
         contact = client.create_contact(body, deadline=deadline, dedupes=request.role == "user")
         return ContactResult(contact, Outcome.CREATED)
     except ContactConflict as conflict:
+        metrics.add_metric(name="ContactConflicts", unit=MetricUnit.Count, value=1)
         if on_conflict is OnConflict.FAIL:
             raise
         existing_id = conflict.existing_id or _find_existing_id(request, client, conflict, deadline)
