@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import urllib3
 
+from local.aws import client
 from tests.integration.stack import running_stack
 
 SYNC, BATCHED, CLIENTS = 1000, 1000, 8
@@ -44,13 +44,7 @@ def test_2000_contacts_under_rate_limits_and_failures_are_all_accounted_for(
             "POST", f"{sandbox}/_sandbox/failure-rate", body=json.dumps({"probability": 0.05, "seed": 11})
         )
 
-        secrets = boto3.client(
-            "secretsmanager",
-            endpoint_url=stack["aws_endpoint_url"],
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        secrets = client(stack["aws_endpoint_url"], "secretsmanager")
         token = json.loads(secrets.get_secret_value(SecretId=stack["secret_id"])["SecretString"])["token"]
 
         # When 1,000 contacts are posted one by one by 8 concurrent clients, and 1,000 in 10 batches
@@ -76,13 +70,7 @@ def test_2000_contacts_under_rate_limits_and_failures_are_all_accounted_for(
         assert [b.result().status for b in batches] == [202] * (BATCHED // 100)
 
         # And the worker drains the queue
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=stack["aws_endpoint_url"],
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        sqs = client(stack["aws_endpoint_url"], "sqs")
         counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

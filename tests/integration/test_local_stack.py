@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import urllib3
 
+from local.aws import client
 from tests.integration.stack import running_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,13 +51,7 @@ def _sandbox_emails(stack: dict[str, Any]) -> set[str]:
 
 
 def _sqs(stack: dict[str, Any]) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=stack["aws_endpoint_url"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return client(stack["aws_endpoint_url"], "sqs")
 
 
 def test_create_then_duplicate(stack: dict[str, Any]) -> None:
