@@ -64,3 +64,16 @@ def test_a_batch_of_1000_is_sent_ten_at_a_time(call_api: CallApi, service_env: L
     answer = call_api({"contacts": contacts}, path="/contacts/batch")
     assert answer.body["queued"] == 1000
     assert calls == [10] * 100
+
+
+def test_items_sqs_refuses_are_reported_failed_with_a_503(call_api: CallApi, service_env: LocalAws) -> None:
+    # Given the queue is gone
+    service_env.client("sqs").delete_queue(QueueUrl=service_env.queue_url)
+    # When a batch is posted
+    answer = call_api({"contacts": [USER, {"role": "user", "email": "bad"}]}, path="/contacts/batch")
+    # Then the caller is told to resend the valid item, and the invalid one is still rejected
+    assert answer.status == 503
+    assert [(i["status"], i.get("code")) for i in answer.body["items"]] == [
+        ("failed", "QUEUE_SEND_FAILED"),
+        ("rejected", "VALIDATION_ERROR"),
+    ]

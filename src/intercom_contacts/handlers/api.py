@@ -152,6 +152,10 @@ def post_contact(
     responses={
         202: {"description": "Queued", "content": {"application/json": {"model": BatchResponse}}},
         **ERROR_RESPONSES,
+        503: {
+            "description": "SQS refused some items (status failed): resend those",
+            "content": {"application/json": {"model": BatchResponse}},
+        },
     },
     tags=["contacts"],
 )
