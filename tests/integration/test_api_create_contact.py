@@ -389,3 +389,16 @@ def test_retries_and_conflicts_are_counted_in_metrics(
     assert metrics["IntercomRetries"] == [1.0]
     assert metrics["ContactConflicts"] == [1.0]
     assert metrics["ContactsExisting"] == [1.0]
+
+
+def test_a_lead_with_a_lost_answer_is_not_resent_even_when_the_caller_retries_its_key(
+    call_api: CallApi, sandbox: IntercomSandbox
+) -> None:
+    # Given the answer to a keyed lead is lost after Intercom created it
+    sandbox.drop_next(1, mid_response=True)
+    first = call_api(LEAD, headers={"Idempotency-Key": "lead-77"})
+    # When the caller retries with the same key
+    again = call_api(LEAD, headers={"Idempotency-Key": "lead-77"})
+    # Then both are told the outcome is unknown, and Intercom received the lead once
+    assert [first.body["code"], again.body["code"]] == ["INTERCOM_OUTCOME_UNKNOWN"] * 2
+    assert len(sandbox.requests_to("POST", "/contacts")) == 1

@@ -23,7 +23,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from intercom_contacts.errors import IdempotencyKeyReused, IdempotencyStoreUnavailable, RequestInProgress
+from intercom_contacts.errors import (
+    IdempotencyKeyReused,
+    IdempotencyStoreUnavailable,
+    OutcomeUnknown,
+    RequestInProgress,
+)
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
 from intercom_contacts.models.contact import Outcome
@@ -63,6 +68,8 @@ class IdempotentCreator:
             raise IdempotencyStoreUnavailable(
                 "The idempotency store is unavailable; nothing was sent to Intercom. Retry later."
             ) from None
+        if "unknown" in stored:
+            raise OutcomeUnknown(stored["unknown"])
         return ContactResult(
             stored["contact"], Outcome(stored["outcome"]), replayed=stored.get("replayed", False)
         )
@@ -71,7 +78,11 @@ class IdempotentCreator:
 def _create_and_record(
     payload: dict[str, Any], message: ContactMessage, client: IntercomClient, deadline: float
 ) -> dict[str, Any]:
-    result = create_contact(message.request, message.on_conflict, client, deadline=deadline)
+    try:
+        result = create_contact(message.request, message.on_conflict, client, deadline=deadline)
+    except OutcomeUnknown as unknown:
+        # Kept as this key's answer: a retry with the same key must not send the lead again.
+        return {"unknown": unknown.message}
     return {"contact": result.contact, "outcome": result.outcome.value}
 
 
