@@ -26,8 +26,8 @@ $(VENV)/.installed: requirements-dev.txt src/requirements.txt
 install: $(VENV)/.installed
 
 lint: install
-	ruff check src tests local
-	ruff format --check src tests local
+	ruff check src tests local benchmarks
+	ruff format --check src tests local benchmarks
 
 typecheck: install
 	mypy
