@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
 
 from local.template import TEMPLATE, load_template
 
@@ -187,3 +189,35 @@ def test_sam_validate_lint_passes() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _translated(parameters: dict[str, str]) -> dict[str, Any]:
+    """The template as CloudFormation receives it after SAM's transform (samtranslator, as sam deploy)."""
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    template = yaml_parse(TEMPLATE.read_text())
+    template["Globals"]["Function"]["CodeUri"] = "s3://artifacts/code.zip"  # what sam package puts there
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:intercom-token"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        translated: dict[str, Any] = transform(
+            template, {"IntercomTokenSecretArn": secret, **parameters}, NoManagedPolicies()
+        )
+    return translated
+
+
+def test_snapstart_is_off_unless_asked_and_the_api_calls_a_published_alias() -> None:
+    assert T["Parameters"]["SnapStart"]["Default"] == "None"
+    assert _props("CreateContactFunction")["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}
+    resources = _translated({"SnapStart": "PublishedVersions"})["Resources"]
+    alias = next(k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Alias")
+    assert resources[alias]["Properties"]["Name"] == "live"
+    integration = resources["ContactsApi"]["Properties"]["Body"]["paths"]["/contacts"]["post"][
+        "x-amazon-apigateway-integration"
+    ]
+    assert f"${{{alias}}}" in integration["uri"]["Fn::Sub"]  # SnapStart serves versions, not $LATEST
+    permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert {"Ref": alias} in [p["Properties"]["FunctionName"] for p in permissions]

@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from intercom_contacts import snapstart
 from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.errors import (
     ContactConflict,
@@ -284,6 +285,9 @@ def _refused_before_routing(event: dict[str, Any]) -> ErrorResponse | None:
             fields=[FieldError(field="body", message="must be a JSON object")],
         )
     return None
+
+
+snapstart.install(app)  # the template's SnapStart parameter: hooks for before a snapshot and after a restore
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
