@@ -2,6 +2,7 @@
 
     python -m benchmarks.child cold <code dir> <module>      -> prints the first answer's status
     python -m benchmarks.child warm <code dir> <pairs> <total> -> prints JSON timings and memory
+    python -m benchmarks.child restored <code dir> <runs>     -> prints JSON timings
 
 The code dir goes first on sys.path, as /var/task does on Lambda; boto3 comes from the interpreter's
 own site-packages, as the runtime provides it.
@@ -64,7 +65,7 @@ def cold(code_dir: str, module: str) -> None:
     sys.path.insert(0, code_dir)
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     answer = handler(_event(0), _Context())
-    print(answer["statusCode"])
+    print(f"ANSWERED {answer['statusCode']}", flush=True)  # the parent stops its clock here
 
 
 def warm(code_dir: str, pairs: int, total: int) -> None:
@@ -111,8 +112,41 @@ def warm(code_dir: str, pairs: int, total: int) -> None:
     )
 
 
+def restored(code_dir: str, runs: int) -> None:
+    """SnapStart's share of a cold start that can be measured here: what a restored environment still
+    does before its first answer. This process imports the handler and runs the before-snapshot hooks
+    once, as Lambda does when it publishes a version; each run forks it (the restore) and times, from
+    the fork, the after-restore hooks and the first request. Lambda's own restore is not included."""
+    sys.path.insert(0, code_dir)
+    import snapshot_restore_py  # in Lambda's runtime, so in the benchmark's runtime venv too
+
+    from intercom_contacts.handlers import api
+
+    for func, args, kwargs in reversed(snapshot_restore_py.get_before_snapshot()):
+        func(*args, **kwargs)
+    timings = []
+    for n in range(runs):
+        read, write = os.pipe()
+        started = time.perf_counter()
+        if os.fork() == 0:  # the restored environment
+            for func, args, kwargs in snapshot_restore_py.get_after_restore():
+                func(*args, **kwargs)
+            status = api.lambda_handler(_event(n), _Context())["statusCode"]
+            os.write(write, json.dumps([status, (time.perf_counter() - started) * 1000]).encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as answer:
+            status, elapsed = json.loads(answer.read())
+        os.wait()
+        assert status == 201, status
+        timings.append(elapsed)
+    print(json.dumps({"restored_ms": timings}))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "cold":
         cold(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "restored":
+        restored(sys.argv[2], int(sys.argv[3]))
     else:
         warm(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / ".aws-sam" / "build"
 RESULTS = REPO / "benchmarks" / "results"
 VENVS = REPO / "benchmarks" / ".venvs"  # throwaway interpreters, like Lambda's runtime (gitignored)
+IDIOMATIC = "idiomatic floor (Powertools)"
 
 
 def _median_spread(values: list[float]) -> dict[str, float]:
@@ -49,18 +50,24 @@ def _runtime_python(name: str, *packages: str) -> Path | None:
     present and the Lambda runtime does not have: timing cold starts there would mislead.
     """
     python = VENVS / name / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
-        pins = (REPO / "requirements-dev.txt").read_text().splitlines()
-        boto3 = next(line for line in pins if line.startswith("boto3=="))
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", boto3, *packages], capture_output=True, check=False
-        )
-        if installed.returncode != 0:
-            shutil.rmtree(VENVS / name)
-            return None
-        compiled = [str(python), "-m", "compileall", "-q", "-j", "0", str(VENVS / name)]
-        subprocess.run(compiled, capture_output=True, check=False)
+    pins = (REPO / "requirements-dev.txt").read_text().splitlines()
+    # boto3 and the SnapStart hooks library, as the runtime has them
+    wanted = [line.split()[0] for line in pins if line.startswith(("boto3==", "snapshot-restore-py=="))]
+    wanted += packages
+    marker = VENVS / name / "installed.txt"
+    if python.exists() and marker.exists() and marker.read_text() == "\n".join(wanted):
+        return python
+    shutil.rmtree(VENVS / name, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", *wanted], capture_output=True, check=False
+    )
+    if installed.returncode != 0:
+        shutil.rmtree(VENVS / name)
+        return None
+    compiled = [str(python), "-m", "compileall", "-q", "-j", "0", str(VENVS / name)]
+    subprocess.run(compiled, capture_output=True, check=False)
+    marker.write_text("\n".join(wanted))
     return python
 
 
@@ -100,12 +107,21 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def _time_process(command: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=120)
-    elapsed = time.perf_counter() - started
-    last_line = (result.stdout.strip().splitlines() or [""])[-1]
-    if result.returncode != 0 or last_line != "201":
-        raise RuntimeError(f"{command[-2:]} failed: {result.stdout[-300:]} {result.stderr[-800:]}")
+    """From process start to the first answer. Not to the process's exit: Lambda keeps a process
+    after its answer, and tearing down a big heap at exit would be timed as cold start."""
+    elapsed, output = None, []
+    with tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                output.append(line)
+                if line.startswith("ANSWERED "):
+                    elapsed = time.perf_counter() - started
+        stderr.seek(0)
+        errors = stderr.read()
+    if process.returncode != 0 or elapsed is None or output[-1].split()[-1] != "201":
+        raise RuntimeError(f"{command[-2:]} failed: {''.join(output)[-300:]} {errors[-800:]}")
     return elapsed * 1000
 
 
@@ -121,6 +137,8 @@ def cold_start(env: dict[str, str], runs: int, scratch: Path) -> dict[str, Any]:
     variants["service (build, bytecode)"] = lambda: [*child, str(with_pyc), service]
     variants["service (build, no bytecode)"] = lambda: [*child, str(without_pyc), service]
     variants["floor (boto3 + urllib3)"] = lambda: [*child, str(REPO / "benchmarks"), "floor_handler"]
+    # The same build's Powertools and pydantic, with the least handler that uses them as specified.
+    variants[IDIOMATIC] = lambda: [*child, str(with_pyc), "benchmarks.powertools_floor"]
     sdk = _runtime_python("sdk", "python-intercom")
     if sdk is not None:
         sdk_child = [str(sdk), "-m", "benchmarks.child", "cold", str(REPO / "benchmarks"), "sdk_handler"]
@@ -164,6 +182,26 @@ def warm_and_memory(env: dict[str, str], pairs: int, total: int, scratch: Path) 
         "requests": data["requests"],
         "secret_reads_per_1000": data["secret_reads"] * 1000 / data["requests"],
     }
+
+
+def restored(env: dict[str, str], runs: int, scratch: Path) -> dict[str, float]:
+    runtime = _runtime_python("runtime")
+    result = subprocess.run(
+        [
+            str(runtime),
+            "-m",
+            "benchmarks.child",
+            "restored",
+            str(scratch / "CreateContactFunction-pyc"),
+            str(runs),
+        ],
+        env=_clean_env({**env, "PYTHONPATH": str(REPO)}),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return _median_spread(json.loads(result.stdout.strip().splitlines()[-1])["restored_ms"])
 
 
 def batch(aws: Any, sandbox: Any, runs: int) -> dict[str, Any]:
@@ -253,6 +291,18 @@ def report(results: dict[str, Any]) -> str:
         f"   target <= 1.3x floor: {_met(service['ratio_to_floor'] <= 1.3)}; below the SDK peer: "
         + (_met(service["median"] < peer["median"]) if peer else "peer not measured")
     )
+    if "restored" in results:
+        r = results["restored"]
+        lines.append(
+            f"   after a SnapStart restore (hooks + first request; Lambda's restore itself not measurable here)"
+            f" median {r['median']:.0f} ms  p25-p75 {r['p25']:.0f}-{r['p75']:.0f}"
+        )
+    if IDIOMATIC in cold:
+        idiomatic = cold[IDIOMATIC]
+        lines.append(
+            f"   the specified stack alone (Powertools resolver + pydantic + Logger/Metrics + parameters) is "
+            f"x{idiomatic['ratio_to_floor']:.2f} of floor; the service is x{service['median'] / idiomatic['median']:.2f} of it"
+        )
     warm = results["warm"]
     o = warm["overhead_ms"]
     lines += [
@@ -318,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
                 "cold_start": cold_start(env, runs, scratch),
             }
+            results["restored"] = restored(env, runs * 3, scratch)
             print("warm overhead and memory ...", file=sys.stderr)
             results["warm"] = warm_and_memory(env, pairs, total, scratch)
             print("batch ...", file=sys.stderr)
