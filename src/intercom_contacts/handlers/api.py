@@ -33,6 +33,7 @@ from intercom_contacts.errors import (
     RequestInProgress,
     TokenUnavailable,
 )
+from intercom_contacts.handlers import loaded
 from intercom_contacts.logic.create_contact import create_contact
 from intercom_contacts.logic.enqueue import enqueue_contacts
 from intercom_contacts.models.batch import BatchRequest, BatchResponse
@@ -301,3 +302,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "body": json.dumps(refused.model_dump(exclude_none=True)),
         }
     return app.resolve(event, context)
+
+
+loaded()  # the collector runs again (handlers/__init__.py)

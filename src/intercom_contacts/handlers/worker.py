@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError, get_settings
+from intercom_contacts.handlers import loaded
 from intercom_contacts.logic.process_message import Worker
 from intercom_contacts.observability import logger, metrics
 from intercom_contacts.services import deadline_for, idempotent_creator, intercom_client, sqs_client
@@ -67,3 +68,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     )
+
+
+loaded()  # the collector runs again (handlers/__init__.py)
