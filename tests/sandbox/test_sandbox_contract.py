@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,24 +15,10 @@ import urllib3
 from urllib3.exceptions import ProtocolError
 
 from local.intercom_sandbox import IntercomSandbox
+from tests.conftest import TOKEN  # the `sandbox` fixture (tests/conftest.py) serves this token
 
-TOKEN = "tok_sandbox"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json", "Intercom-Version": "2.16"}
 http = urllib3.PoolManager(retries=False, timeout=5)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IntercomSandbox]:
-    with IntercomSandbox(token=TOKEN) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(server: IntercomSandbox) -> IntercomSandbox:
-    server.reset()
-    server.rotate_token(TOKEN)
-    server.set_rate_limit(None)
-    return server
 
 
 def _call(
