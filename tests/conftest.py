@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -76,6 +76,9 @@ def local_aws(moto_endpoint: str) -> LocalAws:
     return provision(moto_endpoint, token=TOKEN, prefix=f"t{uuid.uuid4().hex[:12]}")
 
 
+Configure = Callable[..., None]
+
+
 @pytest.fixture
 def service_env(
     monkeypatch: pytest.MonkeyPatch, local_aws: LocalAws, sandbox: IntercomSandbox
@@ -95,13 +98,26 @@ def service_env(
     _clear_warm_state()
 
 
+@pytest.fixture
+def configure(service_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Configure:
+    """Change the functions' environment mid-test, as a new deployment would: warm caches are emptied."""
+
+    def apply(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        _clear_warm_state()
+
+    return apply
+
+
 def _clear_warm_state() -> None:
+    """Forget what a warm container keeps, so the next call builds it from the environment again."""
     get_settings.cache_clear()
     for cached in (
         services.intercom_client,
         services.secrets_provider,
-        services.idempotent_creator,
+        services.contact_creator,
         services.sqs_client,
-        worker.worker,
+        worker.record_processor,
     ):
         cached.cache_clear()

@@ -1,4 +1,8 @@
-"""Typed configuration, read once from the environment. Nothing else reads os.environ."""
+"""Typed configuration, read once from the environment. Nothing else reads os.environ.
+
+Each setting names the environment variable it comes from (pydantic's alias); the template sets
+them, and every one has a default that suits a deployment except the secret's id.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import functools
 import ipaddress
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# Intercom's regions and their API hosts: the one table the region setting is checked against.
 REGION_BASE_URLS = {
     "us": "https://api.intercom.io",
     "eu": "https://api.eu.intercom.io",
@@ -32,26 +37,29 @@ def is_loopback_host(host: str) -> bool:
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    token_secret_id: str = Field(min_length=1)
-    region: Literal["us", "eu", "au"] = "us"
-    base_url: str = ""
-    api_version: str = "2.16"
-    connect_timeout: float = Field(default=3.05, gt=0)
-    read_timeout: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=5)
-    backoff_factor: float = Field(default=0.25, ge=0)
-    backoff_max: float = Field(default=8.0, ge=0)
-    deadline_margin_seconds: float = Field(default=0.5, ge=0)
-    token_max_age_seconds: int = Field(default=300, ge=0)
-    idempotency_table_name: str | None = None
-    idempotency_ttl_seconds: int = Field(default=15 * 86_400, ge=60)  # outlives the DLQ's 14 days
-    contacts_queue_url: str | None = None
-    contacts_dlq_url: str | None = None
-    worker_concurrency: int = Field(default=10, ge=1, le=100)
-    retry_base_seconds: float = Field(default=1.0, ge=0)
-    max_receive_count: int = Field(default=5, ge=1)
+    token_secret_id: str = Field(alias="INTERCOM_TOKEN_SECRET_ID", min_length=1)
+    region: str = Field(default="us", alias="INTERCOM_REGION")
+    base_url: str = Field(default="", alias="INTERCOM_BASE_URL")
+    api_version: str = Field(default="2.16", alias="INTERCOM_API_VERSION")
+    read_timeout: float = Field(default=10.0, gt=0, alias="INTERCOM_READ_TIMEOUT")
+    max_attempts: int = Field(default=5, ge=1, le=5, alias="INTERCOM_MAX_ATTEMPTS")
+    backoff_factor: float = Field(default=0.25, ge=0, alias="INTERCOM_BACKOFF_FACTOR")
+    idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
+    contacts_queue_url: str | None = Field(default=None, alias="CONTACTS_QUEUE_URL")
+    contacts_dlq_url: str | None = Field(default=None, alias="CONTACTS_DLQ_URL")
+    worker_concurrency: int = Field(default=10, ge=1, le=100, alias="WORKER_CONCURRENCY")
+    retry_base_seconds: float = Field(default=1.0, ge=0, alias="RETRY_BASE_SECONDS")
+    max_receive_count: int = Field(default=5, ge=1, alias="MAX_RECEIVE_COUNT")
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _known_region(cls, value: Any) -> Any:
+        region = value.lower() if isinstance(value, str) else value
+        if region not in REGION_BASE_URLS:
+            raise ValueError(f"must be one of {', '.join(REGION_BASE_URLS)}")
+        return region
 
     @model_validator(mode="after")
     def _resolve_base_url(self) -> Settings:
@@ -67,35 +75,14 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        names = {  # nosec B105 # environment variable names, not secrets
-            "token_secret_id": "INTERCOM_TOKEN_SECRET_ID",
-            "region": "INTERCOM_REGION",
-            "base_url": "INTERCOM_BASE_URL",
-            "api_version": "INTERCOM_API_VERSION",
-            "connect_timeout": "INTERCOM_CONNECT_TIMEOUT",
-            "read_timeout": "INTERCOM_READ_TIMEOUT",
-            "max_attempts": "INTERCOM_MAX_ATTEMPTS",
-            "backoff_factor": "INTERCOM_BACKOFF_FACTOR",
-            "backoff_max": "INTERCOM_BACKOFF_MAX",
-            "deadline_margin_seconds": "DEADLINE_MARGIN_SECONDS",
-            "token_max_age_seconds": "TOKEN_CACHE_SECONDS",
-            "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
-            "idempotency_ttl_seconds": "IDEMPOTENCY_TTL_SECONDS",
-            "contacts_queue_url": "CONTACTS_QUEUE_URL",
-            "contacts_dlq_url": "CONTACTS_DLQ_URL",
-            "worker_concurrency": "WORKER_CONCURRENCY",
-            "retry_base_seconds": "RETRY_BASE_SECONDS",
-            "max_receive_count": "MAX_RECEIVE_COUNT",
-        }
-        values = {field: env[var] for field, var in names.items() if env.get(var)}
-        if "region" in values:
-            values["region"] = values["region"].lower()
+        """The settings of this environment; an empty variable counts as unset."""
         try:
-            return cls.model_validate(values)
+            return cls.model_validate({name: value for name, value in env.items() if value})
         except ValidationError as error:
             problems = "; ".join(
-                f"{names.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'config'}: {e['msg']}"
-                for e in error.errors()
+                f"{'.'.join(str(part) for part in problem['loc']) or 'config'}: "
+                f"{str(problem['msg']).removeprefix('Value error, ')}"
+                for problem in error.errors()
             )
             raise ConfigurationError(f"invalid configuration: {problems}") from None
 

@@ -73,13 +73,19 @@ class IntercomBadResponse(ContactError):
 
 
 class OutcomeUnknown(ContactError):
-    """A lead's create request was sent but its answer was lost.
+    """A lead was sent but whether Intercom created it cannot be told yet.
 
-    Intercom does not deduplicate leads, so sending it again could create a second one: the
-    message is kept for a person to check instead of being retried.
+    Its answer was lost (or the function died before recording it), and Intercom's search, which is
+    eventually consistent, has not shown it. Intercom does not deduplicate leads, so it is never sent
+    again: trying later looks it up again; a person checks Intercom when it stays unknown.
     """
 
     code = "INTERCOM_OUTCOME_UNKNOWN"
+    retryable = True
+
+    def __init__(self, message: str, *, sent_at: float) -> None:
+        super().__init__(message)
+        self.sent_at = sent_at
 
 
 class ContactConflict(ContactError):
@@ -88,11 +94,20 @@ class ContactConflict(ContactError):
     code = "CONTACT_EXISTS"
 
     def __init__(
-        self, message: str, *, existing_id: str | None, archived: bool, request_id: str | None = None
+        self,
+        message: str,
+        *,
+        existing_id: str | None,
+        archived: bool,
+        request_id: str | None = None,
+        sent_at: float | None = None,
     ) -> None:
         super().__init__(message, request_id=request_id, intercom_code="conflict")
         self.existing_id = existing_id
         self.archived = archived
+        # Set when an earlier attempt of the same request was sent at `sent_at` and its answer lost:
+        # the existing contact may be the one that attempt created.
+        self.sent_at = sent_at
 
 
 class IdempotencyKeyReused(ContactError):

@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 logger = Logger()
 metrics = Metrics()
 
-__all__ = ["MetricUnit", "logger", "mask", "mask_email", "metrics"]
+__all__ = ["MetricUnit", "logger", "mask_email", "metrics"]
 
 
 def mask_email(email: str | None) -> str | None:
@@ -17,8 +17,3 @@ def mask_email(email: str | None) -> str | None:
         return email
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}" if domain else "***"
-
-
-def mask(value: str | None) -> str | None:
-    """Names and phone numbers: keep only the length's order of magnitude out of the logs."""
-    return None if value is None else "***"

@@ -1,4 +1,4 @@
-"""SQS access: enqueue contacts, delay a retry, dead-letter with a reason. The message contract is in
+"""SQS access: send messages, delay a retry, dead-letter with a reason. The message contract is in
 models/messages.py; this module only moves messages."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from intercom_contacts.models.messages import OutgoingMessage
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
@@ -19,15 +21,6 @@ MAX_BATCH_BYTES = 256 * 1024  # SendMessageBatch's total payload limit
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 MAX_MESSAGE_ATTRIBUTES = 10
 REASON_ATTRIBUTES = ("ErrorCode", "ErrorMessage", "FailedAt")
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    body: str
-    attributes: dict[str, str]
-
-    def size(self) -> int:
-        return len(self.body.encode()) + sum(len(k) + len(v.encode()) for k, v in self.attributes.items())
 
 
 @dataclass(frozen=True)

@@ -9,50 +9,60 @@ from typing import TYPE_CHECKING
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
-from intercom_contacts.config import ConfigurationError, get_settings
+from intercom_contacts.config import get_settings
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.intercom.token import SecretToken
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from intercom_contacts.logic.idempotency import IdempotentCreator
+    from intercom_contacts.logic.idempotency import ContactCreator
+
+# Time kept, at the end of an invocation, to record the outcome and answer after Intercom's calls.
+DEADLINE_MARGIN_SECONDS = 1.0
+# AWS calls fail in seconds, not after botocore's default 60 s, so the deadline holds for them too.
+AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
 
 
 @functools.cache
 def secrets_provider() -> SecretsProvider:
-    return SecretsProvider()
+    return SecretsProvider(boto_config=AWS_CLIENT_CONFIG)
 
 
 @functools.cache
 def intercom_client() -> IntercomClient:
-    settings = get_settings()
-    token = SecretToken(secrets_provider(), settings.token_secret_id, settings.token_max_age_seconds)
-    return IntercomClient(settings, token)
+    return IntercomClient(get_settings(), SecretToken(secrets_provider(), get_settings().token_secret_id))
 
 
 @functools.cache
-def idempotent_creator() -> IdempotentCreator:
-    settings = get_settings()
-    if not settings.idempotency_table_name:
-        raise ConfigurationError("IDEMPOTENCY_TABLE_NAME is not set")
+def contact_creator() -> ContactCreator:
     # Imported here: the idempotency utility and its DynamoDB client cost ~40 ms of cold start and
-    # ~10 MB, which a request without an Idempotency-Key never needs.
+    # ~10 MB, which an API request without an Idempotency-Key never needs.
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
 
-    from intercom_contacts.logic.idempotency import IdempotentCreator  # noqa: PLC0415
+    from intercom_contacts.logic.idempotency import RECORD_TTL_SECONDS, ContactCreator  # noqa: PLC0415
+    from intercom_contacts.sends import SendJournal  # noqa: PLC0415
 
-    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
-    return IdempotentCreator(store, ttl_seconds=settings.idempotency_ttl_seconds)
+    table = get_settings().idempotency_table_name
+    if not table:
+        return ContactCreator(intercom_client(), None, None, ttl_seconds=RECORD_TTL_SECONDS)
+    dynamodb = boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
+    return ContactCreator(
+        intercom_client(),
+        DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb),
+        SendJournal(dynamodb, table, ttl_seconds=RECORD_TTL_SECONDS),
+        ttl_seconds=RECORD_TTL_SECONDS,
+    )
 
 
 @functools.cache
 def sqs_client() -> SQSClient:
-    return boto3.client("sqs")
+    return boto3.client("sqs", config=AWS_CLIENT_CONFIG)
 
 
 def deadline_for(context: LambdaContext) -> float:
     """The monotonic time by which Intercom work must be done, leaving a margin to answer."""
     remaining = context.get_remaining_time_in_millis() / 1000
-    return time.monotonic() + remaining - get_settings().deadline_margin_seconds
+    return time.monotonic() + remaining - DEADLINE_MARGIN_SECONDS

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from intercom_contacts.handlers import api
-from local.events import api_gateway_event
-from tests.conftest import FakeLambdaContext
+from intercom_contacts.handlers import api, worker
+from local.aws import LocalAws
+from local.events import api_gateway_event, sqs_event
+from tests.conftest import Configure, FakeLambdaContext
 
 USER = {"role": "user", "email": "jane@example.com", "name": "Jane Doe", "external_id": "u-1001"}
 LEAD = {"role": "lead", "email": "lead@example.com", "name": "Lee Lead"}
@@ -50,3 +51,64 @@ def call_api(service_env: Any, lambda_context: FakeLambdaContext) -> CallApi:
         return ApiAnswer(answer["statusCode"], headers, json.loads(answer["body"]))
 
     return call
+
+
+@dataclass(frozen=True)
+class WorkerQueues:
+    """The SQS path as the event source mapping drives it: send to the queue, run the worker on what
+    it receives, delete what it did not report as failed, look into the DLQ."""
+
+    aws: LocalAws
+    context: FakeLambdaContext
+
+    def send(self, body: Any, **attributes: str) -> str:
+        answer = self.aws.client("sqs").send_message(
+            QueueUrl=self.aws.queue_url,
+            MessageBody=body if isinstance(body, str) else json.dumps(body),
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+        return str(answer["MessageId"])
+
+    def receive(self, url: str | None = None, *, visibility: int = 30) -> list[dict[str, Any]]:
+        """Everything visible now, hidden for `visibility` seconds."""
+        messages: list[dict[str, Any]] = []
+        while (
+            batch := self.aws.client("sqs")
+            .receive_message(
+                QueueUrl=url or self.aws.queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=visibility,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            )
+            .get("Messages", [])
+        ):
+            messages.extend(batch)
+        return messages
+
+    def run_worker(self, *, visibility: int = 30) -> tuple[list[str], dict[str, Any]]:
+        """One event-source-mapping turn; returns the ids reported as failed and the messages by id."""
+        messages = self.receive(visibility=visibility)
+        sqs = self.aws.client("sqs")
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.aws.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        answer = worker.lambda_handler(sqs_event(messages, queue_arn=queue_arn), self.context)
+        failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=self.aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return sorted(failed), {m["MessageId"]: m for m in messages}
+
+    def dead_letters(self) -> dict[str, dict[str, Any]]:
+        """The DLQ's messages: body -> attributes."""
+        return {
+            m["Body"]: {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
+            for m in self.receive(self.aws.dlq_url)
+        }
+
+
+@pytest.fixture
+def queues(service_env: LocalAws, configure: Configure, lambda_context: FakeLambdaContext) -> WorkerQueues:
+    configure(RETRY_BASE_SECONDS="0")
+    return WorkerQueues(service_env, lambda_context)

@@ -12,8 +12,8 @@ import pytest
 from intercom_contacts import services
 from intercom_contacts.observability import logger
 from local.aws import LocalAws
-from local.intercom_sandbox import IntercomSandbox
-from tests.conftest import TOKEN, FakeLambdaContext
+from local.intercom_sandbox import IntercomSandbox, RecordedRequest
+from tests.conftest import TOKEN, Configure, FakeLambdaContext
 from tests.integration.conftest import LEAD, USER, CallApi
 
 
@@ -196,13 +196,9 @@ def test_the_secret_is_read_once_for_many_requests(call_api: CallApi) -> None:
 
 
 def test_an_unreadable_token_is_a_503(
-    call_api: CallApi, monkeypatch: pytest.MonkeyPatch, sandbox: IntercomSandbox
+    call_api: CallApi, configure: Configure, sandbox: IntercomSandbox
 ) -> None:
-    monkeypatch.setenv(
-        "INTERCOM_TOKEN_SECRET_ID", "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing"
-    )
-    services.get_settings.cache_clear()
-    services.intercom_client.cache_clear()
+    configure(INTERCOM_TOKEN_SECRET_ID="arn:aws:secretsmanager:us-east-1:123456789012:secret:missing")
     answer = call_api(USER)
     assert (answer.status, answer.body["code"]) == (503, "TOKEN_UNAVAILABLE")
     assert sandbox.requests == []
@@ -223,12 +219,10 @@ def test_five_attempts_then_a_502(call_api: CallApi, sandbox: IntercomSandbox) -
 
 
 def test_a_read_timeout_resends_a_user_and_intercoms_409_prevents_a_duplicate(
-    call_api: CallApi, sandbox: IntercomSandbox, monkeypatch: pytest.MonkeyPatch
+    call_api: CallApi, sandbox: IntercomSandbox, configure: Configure
 ) -> None:
     # Given Intercom answers the first request only after the read timeout
-    monkeypatch.setenv("INTERCOM_READ_TIMEOUT", "0.3")
-    services.get_settings.cache_clear()
-    services.intercom_client.cache_clear()
+    configure(INTERCOM_READ_TIMEOUT="0.3")
     sandbox.delay_next(1, 0.6)
     # When a user is posted
     answer = call_api(USER)
@@ -239,16 +233,37 @@ def test_a_read_timeout_resends_a_user_and_intercoms_409_prevents_a_duplicate(
     assert answer.body["id"] in sandbox.contacts
 
 
-def test_a_lead_whose_answer_was_lost_is_not_resent(
-    call_api: CallApi, sandbox: IntercomSandbox, monkeypatch: pytest.MonkeyPatch
+def _creates(sandbox: IntercomSandbox) -> list[RecordedRequest]:
+    return [request for request in sandbox.requests_to("POST", "/contacts") if request.path == "/contacts"]
+
+
+def test_a_lead_whose_answer_was_lost_is_found_not_resent(
+    call_api: CallApi, sandbox: IntercomSandbox
 ) -> None:
-    # Given the connection drops after Intercom received the lead
+    # Given the connection drops after Intercom created the lead
     sandbox.drop_next(1, mid_response=True)
     # When a lead is posted
     answer = call_api(LEAD)
-    # Then it is not resent (Intercom does not deduplicate leads) and the caller is told to check
+    # Then it is not resent (Intercom does not deduplicate leads) but found among the new leads
+    assert (answer.status, answer.headers["X-Contact-Outcome"]) == (201, "created")
+    assert [answer.body["id"]] == list(sandbox.contacts)
+    assert len(_creates(sandbox)) == 1
+    assert sandbox.requests_to("POST", "/contacts/search")
+
+
+def test_a_lost_lead_that_search_does_not_show_yet_is_unknown(
+    call_api: CallApi, sandbox: IntercomSandbox, lambda_context: FakeLambdaContext
+) -> None:
+    # Given the answer to a lead is lost, and Intercom's search lags behind by a minute
+    sandbox.set_search_lag(60)
+    sandbox.drop_next(1, mid_response=True)
+    lambda_context.remaining_millis = 4000
+    # When the lead is posted
+    answer = call_api(LEAD)
+    # Then after looking for it while time allowed, the caller is told the outcome is unknown
     assert (answer.status, answer.body["code"]) == (502, "INTERCOM_OUTCOME_UNKNOWN")
-    assert len(sandbox.requests_to("POST", "/contacts")) == 1
+    assert len(_creates(sandbox)) == 1
+    assert len(sandbox.requests_to("POST", "/contacts/search")) >= 2
 
 
 def test_a_dropped_connection_resends_a_user(call_api: CallApi, sandbox: IntercomSandbox) -> None:
@@ -354,15 +369,16 @@ def test_a_409_without_an_id_is_resolved_by_searching_for_the_user(
 
 
 def test_a_non_json_200_is_a_clear_502_and_unknown_for_a_lead(
-    call_api: CallApi, sandbox: IntercomSandbox
+    call_api: CallApi, sandbox: IntercomSandbox, lambda_context: FakeLambdaContext
 ) -> None:
     # Given Intercom answers 200 with a body that is not its JSON
-    sandbox.fail_next(2, 200, method="POST", body=b"<html>oops</html>")
+    sandbox.fail_next(2, 200, method="POST", path_prefix="/contacts", body=b"<html>oops</html>")
+    lambda_context.remaining_millis = 4000
     # Then a user gets a retryable bad-response error, and a lead is reported as unknown, never resent
     user, lead = call_api(USER), call_api(LEAD)
     assert (user.status, user.body["code"]) == (502, "INTERCOM_BAD_RESPONSE")
     assert (lead.status, lead.body["code"]) == (502, "INTERCOM_OUTCOME_UNKNOWN")
-    assert len(sandbox.requests_to("POST", "/contacts")) == 2
+    assert len(_creates(sandbox)) == 2
 
 
 def test_a_body_that_is_not_json_content_is_a_415(call_api: CallApi, sandbox: IntercomSandbox) -> None:
@@ -391,14 +407,56 @@ def test_retries_and_conflicts_are_counted_in_metrics(
     assert metrics["ContactsExisting"] == [1.0]
 
 
-def test_a_lead_with_a_lost_answer_is_not_resent_even_when_the_caller_retries_its_key(
-    call_api: CallApi, sandbox: IntercomSandbox
+def test_a_lead_with_a_lost_answer_is_not_resent_when_the_caller_retries_its_key(
+    call_api: CallApi, sandbox: IntercomSandbox, lambda_context: FakeLambdaContext
 ) -> None:
-    # Given the answer to a keyed lead is lost after Intercom created it
+    # Given the answer to a keyed lead is lost after Intercom created it, and search does not show it yet
+    sandbox.set_search_lag(3)
     sandbox.drop_next(1, mid_response=True)
+    lambda_context.remaining_millis = 2500
     first = call_api(LEAD, headers={"Idempotency-Key": "lead-77"})
-    # When the caller retries with the same key
+    # When the caller retries with the same key once search has caught up
+    time.sleep(3)
     again = call_api(LEAD, headers={"Idempotency-Key": "lead-77"})
-    # Then both are told the outcome is unknown, and Intercom received the lead once
-    assert [first.body["code"], again.body["code"]] == ["INTERCOM_OUTCOME_UNKNOWN"] * 2
-    assert len(sandbox.requests_to("POST", "/contacts")) == 1
+    # Then the first was unknown, the retry finds the lead; Intercom was asked to create it once
+    assert first.body["code"] == "INTERCOM_OUTCOME_UNKNOWN"
+    assert (again.status, again.body["id"]) == (201, next(iter(sandbox.contacts)))
+    assert len(_creates(sandbox)) == 1
+
+
+@pytest.mark.parametrize(
+    "wording",
+    [
+        "An Archived contact matching those details already exists with id={id}",
+        "an ARCHIVED Contact matching those details already exists with id = {id}",
+    ],
+)
+def test_an_archived_duplicate_is_recognised_however_intercom_words_it(
+    call_api: CallApi, sandbox: IntercomSandbox, wording: str
+) -> None:
+    # Given an archived user, and Intercom wording its 409 in another case
+    existing = sandbox.seed_contact(**USER)
+    sandbox.archive(existing["id"])
+    body = {
+        "type": "error.list",
+        "errors": [{"code": "conflict", "message": wording.format(id=existing["id"])}],
+    }
+    sandbox.fail_next(1, 409, method="POST", body=json.dumps(body).encode())
+    # When the user is posted
+    answer = call_api(USER)
+    # Then it is unarchived and returned
+    assert (answer.status, answer.body["id"]) == (200, existing["id"])
+    assert sandbox.requests_to("POST", f"/contacts/{existing['id']}/unarchive")
+
+
+def test_a_configuration_error_tells_the_caller_nothing_about_the_configuration(
+    call_api: CallApi, configure: Configure
+) -> None:
+    # Given a function deployed with an invalid setting
+    configure(INTERCOM_MAX_ATTEMPTS="9")
+    # When it is called
+    answer = call_api(USER)
+    # Then the caller gets a generic message; the setting is named only in the logs
+    assert (answer.status, answer.body["code"]) == (500, "CONFIGURATION_ERROR")
+    assert "INTERCOM_MAX_ATTEMPTS" not in json.dumps(answer.body)
+    assert answer.body["message"] == "The service is misconfigured; its operators have been told."

@@ -77,3 +77,21 @@ def test_items_sqs_refuses_are_reported_failed_with_a_503(call_api: CallApi, ser
         ("failed", "QUEUE_SEND_FAILED"),
         ("rejected", "VALIDATION_ERROR"),
     ]
+
+
+def test_a_rejected_item_names_the_field_to_fix(call_api: CallApi, service_env: LocalAws) -> None:
+    # Given a batch whose items miss an email, send email_verified alone, and hold a NaN
+    contacts = [
+        {"role": "user"},
+        {"role": "user", "external_id": "u-9", "email_verified": True},
+        {**LEAD, "custom_attributes": {"seats": float("nan")}},
+    ]
+    # When it is posted
+    answer = call_api({"contacts": contacts}, path="/contacts/batch")
+    # Then each rejected item names its own field, as POST /contacts does
+    assert [item["message"] for item in answer.body["items"]] == [
+        "Invalid fields: email.",
+        "Invalid fields: email_verified.",
+        "Invalid fields: custom_attributes.",
+    ]
+    assert _queued(service_env) == []

@@ -180,3 +180,65 @@ def test_validation_messages_never_echo_the_values() -> None:
         parse_record(_record(json.dumps({"role": "lead", "email": "secret-person@example", "phone": 5})))
     assert "secret-person" not in raised.value.message
     assert set(raised.value.message) <= set(string.printable)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            '{"role": "lead", "email": "n@example.com", "custom_attributes": {"seats": NaN}}',
+            "custom_attributes",
+        ),
+        (
+            '{"role": "lead", "email": "n@example.com", "custom_attributes": {"seats": Infinity}}',
+            "custom_attributes",
+        ),
+        ('{"role": "lead", "email": "n@example.com", "signed_up_at": -Infinity}', "signed_up_at"),
+        (
+            '{"role": "lead", "email": "n@example.com", "custom_attributes": {"seats": 1e400}}',
+            "custom_attributes",
+        ),
+        ('{"role": "lead", "email": "n@example.com", "signed_up_at": ' + "9" * 5000 + "}", "signed_up_at"),
+        ('{"role": "lead", "email": "n@example.com", "signed_up_at": ' + str(10**30) + "}", "signed_up_at"),
+        ('{"role": "lead", "email": "n@example.com", "last_seen_at": 253402300800}', "last_seen_at"),
+        (
+            '{"role": "lead", "email": "n@example.com", "custom_attributes": {"seats": 9223372036854775808}}',
+            "custom_attributes",
+        ),
+        ('{"role": "lead", "email": "n@example.com", "x": ' + "1" * 4400 + "}", "x"),
+    ],
+    ids=[
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "1e400",
+        "5000-digits",
+        "10e30",
+        "after-9999",
+        "int64+1",
+        "unknown",
+    ],
+)
+def test_numbers_intercom_cannot_store_are_refused_naming_the_field(
+    call_api: CallApi, sandbox: Any, body: str, field: str
+) -> None:
+    # When a body holds a number Intercom cannot store
+    answer = call_api(body, raw=True)
+    # Then the caller is told which field, and Intercom is not called
+    assert (answer.status, answer.body["code"]) == (422, "VALIDATION_ERROR")
+    assert [problem["field"] for problem in answer.body["fields"]] == [field]
+    assert sandbox.requests == []
+    # And a queued message with the same body is dead-lettered with the same reason
+    with pytest.raises(InvalidMessage) as raised:
+        parse_record(_record(body))
+    assert (raised.value.code, raised.value.message.split(":")[0]) == ("VALIDATION_ERROR", field)
+
+
+def test_the_largest_numbers_intercom_stores_are_accepted(call_api: CallApi, sandbox: Any) -> None:
+    body = {
+        **LEAD,
+        "signed_up_at": 253402300799,
+        "custom_attributes": {"seats": 9223372036854775807, "monthly_spend": -1.5e308},
+    }
+    assert call_api(body).status == 201
+    assert sandbox.requests_to("POST", "/contacts")[0].json == body

@@ -16,20 +16,28 @@ REQUEST = ContactRequest.model_validate({"role": "user", "email": "jane@example.
 class RecordingClient:
     """Stands in for IntercomClient: answers from a script and records the calls."""
 
-    def __init__(self, conflict: ContactConflict | None = None, found: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        conflict: ContactConflict | None = None,
+        found: dict[str, Any] | None = None,
+        existing: dict[str, Any] | None = None,
+    ) -> None:
         self.conflict = conflict
         self.found = found
+        self.existing = existing or {"name": "Old"}
         self.calls: list[tuple[str, Any]] = []
 
-    def create_contact(self, body: dict[str, Any], *, deadline: float, dedupes: bool) -> dict[str, Any]:
-        self.calls.append(("create", dedupes))
+    def create_contact(
+        self, body: dict[str, Any], *, deadline: float, resend_after_loss: bool
+    ) -> dict[str, Any]:
+        self.calls.append(("create", resend_after_loss))
         if self.conflict:
             raise self.conflict
         return {"id": "new", **body}
 
     def get_contact(self, contact_id: str, *, deadline: float) -> dict[str, Any]:
         self.calls.append(("get", contact_id))
-        return {"id": contact_id, "name": "Old"}
+        return {"id": contact_id, **self.existing}
 
     def update_contact(self, contact_id: str, body: dict[str, Any], *, deadline: float) -> dict[str, Any]:
         self.calls.append(("update", (contact_id, body)))
@@ -38,19 +46,30 @@ class RecordingClient:
     def unarchive_contact(self, contact_id: str, *, deadline: float) -> None:
         self.calls.append(("unarchive", contact_id))
 
-    def find_user(
-        self, *, email: str | None, external_id: str | None, deadline: float
-    ) -> dict[str, Any] | None:
-        self.calls.append(("find", (email, external_id)))
-        return self.found
+    def search_contacts(self, query: dict[str, Any], *, deadline: float) -> list[dict[str, Any]]:
+        self.calls.append(("search", query))
+        return [self.found] if self.found else []
 
 
-def _conflict(existing_id: str | None = "abc", archived: bool = False) -> ContactConflict:
-    return ContactConflict("exists", existing_id=existing_id, archived=archived)
+def _conflict(
+    existing_id: str | None = "abc", archived: bool = False, sent_at: float | None = None
+) -> ContactConflict:
+    return ContactConflict("exists", existing_id=existing_id, archived=archived, sent_at=sent_at)
 
 
-def _run(client: RecordingClient, on_conflict: OnConflict, request: ContactRequest = REQUEST) -> Any:
-    return create_contact(request, on_conflict, client, deadline=float("inf"))  # type: ignore[arg-type]
+def _run(
+    client: RecordingClient,
+    on_conflict: OnConflict,
+    request: ContactRequest = REQUEST,
+    sent_before: float | None = None,
+) -> Any:
+    return create_contact(
+        request,
+        on_conflict,
+        client,  # type: ignore[arg-type]
+        deadline=float("inf"),
+        sent_before=sent_before,
+    )
 
 
 def test_a_new_contact_is_created() -> None:
@@ -101,10 +120,62 @@ def test_a_409_without_an_id_is_resolved_by_looking_the_user_up() -> None:
     client = RecordingClient(_conflict(existing_id=None), found={"id": "found"})
     result = _run(client, OnConflict.RETURN)
     assert result.contact["id"] == "found"
-    assert ("find", ("jane@example.com", None)) in client.calls
+    assert (
+        "search",
+        {
+            "operator": "AND",
+            "value": [
+                {"field": "role", "operator": "=", "value": "user"},
+                {"field": "email", "operator": "=", "value": "jane@example.com"},
+            ],
+        },
+    ) in client.calls
 
 
 def test_a_409_without_an_id_that_cannot_be_found_stays_a_conflict() -> None:
     client = RecordingClient(_conflict(existing_id=None), found=None)
     with pytest.raises(ContactConflict):
         _run(client, OnConflict.RETURN)
+
+
+SENT_AT = 1_800_000_000.0
+
+
+@pytest.mark.parametrize("on_conflict", list(OnConflict))
+def test_a_409_after_a_lost_answer_is_this_requests_own_creation(on_conflict: OnConflict) -> None:
+    # Given the resend after a lost answer meets a 409 for a user created after the first send
+    mine = {"role": "user", "email": "JANE@example.com", "name": "Jane", "created_at": int(SENT_AT) + 1}
+    client = RecordingClient(_conflict(sent_at=SENT_AT), existing=mine)
+    # When the conflict policy decides
+    result = _run(client, on_conflict)
+    # Then it is answered as created, whatever on_conflict says, and nothing is updated
+    assert (result.outcome, result.contact["id"]) == (Outcome.CREATED, "abc")
+    assert client.calls == [("create", True), ("get", "abc")]
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        {"role": "user", "email": "jane@example.com", "name": "Jane", "created_at": int(SENT_AT) - 3600},
+        {"role": "user", "email": "jane@example.com", "name": "Other", "created_at": int(SENT_AT) + 1},
+    ],
+    ids=["created-before", "other-fields"],
+)
+def test_a_409_after_a_lost_answer_for_someone_elses_user_follows_on_conflict(
+    existing: dict[str, Any],
+) -> None:
+    client = RecordingClient(_conflict(sent_at=SENT_AT), existing=existing)
+    with pytest.raises(ContactConflict):
+        _run(client, OnConflict.FAIL)
+
+
+def test_a_lead_an_earlier_attempt_sent_is_only_looked_up() -> None:
+    # Given an earlier attempt sent this lead and died before recording it
+    lead = ContactRequest.model_validate({"role": "lead", "email": "l@example.com"})
+    found = {"id": "lead-1", "role": "lead", "email": "l@example.com", "created_at": int(SENT_AT)}
+    client = RecordingClient(found=found)
+    # When it is attempted again
+    result = _run(client, OnConflict.RETURN, lead, sent_before=SENT_AT)
+    # Then it is found by search and never sent again
+    assert (result.outcome, result.contact["id"]) == (Outcome.CREATED, "lead-1")
+    assert [name for name, _ in client.calls] == ["search"]

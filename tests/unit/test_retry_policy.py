@@ -8,10 +8,11 @@ import pytest
 from urllib3 import HTTPResponse
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
-from intercom_contacts.intercom.client import (
+from intercom_contacts.intercom.rate_limit import RateLimitGate
+from intercom_contacts.intercom.retry import (
     RETRY_STATUSES,
+    DeadlineTimeout,
     IntercomRetry,
-    RateLimitGate,
     retry_after_seconds,
 )
 
@@ -138,3 +139,28 @@ def test_the_gate_keeps_the_lowest_remaining_of_a_window() -> None:
     gate.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
     gate.observe({"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": reset})  # an older answer arriving late
     assert gate.acquire() > 0
+
+
+def test_each_attempt_gets_at_most_the_time_left() -> None:
+    # Given a 10 s read timeout and 2 s left before the deadline
+    timeout = DeadlineTimeout(connect=3.05, read=10.0, deadline=time.monotonic() + 2.0)
+    # When urllib3 clones it for an attempt and reads it
+    attempt = timeout.clone()
+    # Then both timeouts are cut to what is left
+    assert 1.5 < attempt.read_timeout <= 2.0
+    assert 1.5 < attempt.connect_timeout <= 2.0
+
+
+def test_a_timeout_past_the_deadline_is_tiny_not_zero() -> None:
+    # urllib3 takes a read timeout of 0 for "already timed out" before reading: keep it positive
+    timeout = DeadlineTimeout(connect=3.05, read=10.0, deadline=time.monotonic() - 1.0)
+    assert 0 < timeout.clone().read_timeout <= 0.001
+
+
+def test_no_retry_starts_without_time_for_an_answer() -> None:
+    # Given less than a second left and an immediate retry allowed
+    retry = _policy(deadline=time.monotonic() + 0.8, backoff_factor=0)
+    # When an attempt fails
+    # Then no further attempt starts
+    with pytest.raises(MaxRetryError):
+        retry.increment("POST", "/contacts", response=_response(503))

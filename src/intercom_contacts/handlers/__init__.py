@@ -1,9 +1,9 @@
 """The Lambda entry points.
 
-Importing one loads some 650 modules, and nothing they create is garbage, yet the cycle collector
-runs full passes over that growing heap while they load: about 30 ms of every cold start
-(docs/performance.md). So it is paused from here until the handler module has loaded; each handler
-module calls `loaded()` as its last statement.
+Importing this package turns the cycle collector off. Importing a handler loads some 650 modules, and
+nothing they create is garbage, yet the collector runs full passes over that growing heap while they
+load: about 30 ms of every cold start (docs/performance.md). Each handler module calls
+`resume_garbage_collection()` as its last statement.
 """
 
 import gc
@@ -11,6 +11,6 @@ import gc
 gc.disable()
 
 
-def loaded() -> None:
+def resume_garbage_collection() -> None:
     gc.freeze()  # what the imports built lives as long as the container: later passes skip it
     gc.enable()

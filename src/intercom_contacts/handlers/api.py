@@ -33,9 +33,9 @@ from intercom_contacts.errors import (
     RequestInProgress,
     TokenUnavailable,
 )
-from intercom_contacts.handlers import loaded
-from intercom_contacts.logic.create_contact import create_contact
+from intercom_contacts.handlers import resume_garbage_collection
 from intercom_contacts.logic.enqueue import enqueue_contacts
+from intercom_contacts.models import strict_json
 from intercom_contacts.models.batch import BatchRequest, BatchResponse
 from intercom_contacts.models.contact import (
     Contact,
@@ -46,9 +46,9 @@ from intercom_contacts.models.contact import (
     Outcome,
     field_errors,
 )
-from intercom_contacts.models.messages import ContactMessage
+from intercom_contacts.models.messages import API_IDEMPOTENCY_KEY_PATTERN
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
-from intercom_contacts.services import deadline_for, idempotent_creator, intercom_client, sqs_client
+from intercom_contacts.services import contact_creator, deadline_for, sqs_client
 
 MAX_BODY_BYTES = 256 * 1024
 OUTCOME_HEADER = "X-Contact-Outcome"
@@ -57,13 +57,13 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        pattern=r"^[\x21-\x7e]{1,200}$",
+        pattern=API_IDEMPOTENCY_KEY_PATTERN,
         description="Makes retries safe: a repeat with the same key and body answers the first result",
     ),
 ]
 OnConflictQuery = Annotated[OnConflict, Query(description="What to do when the user already exists")]
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json.loads)
 app.configure_openapi(
     title="Intercom Contacts",
     version="1.0.0",
@@ -115,15 +115,11 @@ def post_contact(
     on_conflict: OnConflictQuery = OnConflict.RETURN,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[dict[str, Any]]:
-    client, deadline = intercom_client(), deadline_for(app.lambda_context)
-    if idempotency_key is None:
-        result = create_contact(contact, on_conflict, client, deadline=deadline)
-    else:
-        creator = idempotent_creator()
-        creator.register(app.lambda_context)
-        result = creator.create(
-            ContactMessage(contact, on_conflict, idempotency_key), client, deadline=deadline
-        )
+    creator = contact_creator()
+    creator.register(app.lambda_context)
+    result = creator.create(
+        contact, on_conflict, idempotency_key=idempotency_key, deadline=deadline_for(app.lambda_context)
+    )
     metrics.add_metric(name=f"Contacts{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info(
         "contact %s",
@@ -233,8 +229,10 @@ def not_found(_: Exception) -> Response[dict[str, Any]]:
 
 @app.exception_handler(ConfigurationError)
 def misconfigured(error: ConfigurationError) -> Response[dict[str, Any]]:
-    logger.error("configuration error", extra={"reason": str(error)})
-    body = ErrorResponse(code="CONFIGURATION_ERROR", message=f"The service is misconfigured: {error}")
+    logger.error("configuration error", extra={"reason": str(error)})  # the detail is for the deployer
+    body = ErrorResponse(
+        code="CONFIGURATION_ERROR", message="The service is misconfigured; its operators have been told."
+    )
     return _error_response(HTTPStatus.INTERNAL_SERVER_ERROR, body)
 
 
@@ -304,4 +302,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return app.resolve(event, context)
 
 
-loaded()  # the collector runs again (handlers/__init__.py)
+resume_garbage_collection()  # paused while this module loaded (handlers/__init__.py)

@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError, get_settings
-from intercom_contacts.handlers import loaded
-from intercom_contacts.logic.process_message import Worker
+from intercom_contacts.handlers import resume_garbage_collection
+from intercom_contacts.logic.process_message import RecordProcessor
 from intercom_contacts.observability import logger, metrics
-from intercom_contacts.services import deadline_for, idempotent_creator, intercom_client, sqs_client
+from intercom_contacts.services import contact_creator, deadline_for, sqs_client
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -34,13 +34,14 @@ def _pool() -> ThreadPoolExecutor:
 
 
 @functools.cache
-def worker() -> Worker:
+def record_processor() -> RecordProcessor:
     settings = get_settings()
-    if not (settings.contacts_queue_url and settings.contacts_dlq_url):
-        raise ConfigurationError("CONTACTS_QUEUE_URL and CONTACTS_DLQ_URL must be set for the worker")
-    return Worker(
-        client=intercom_client(),
-        creator=idempotent_creator(),
+    if not (settings.contacts_queue_url and settings.contacts_dlq_url and settings.idempotency_table_name):
+        raise ConfigurationError(
+            "CONTACTS_QUEUE_URL, CONTACTS_DLQ_URL and IDEMPOTENCY_TABLE_NAME must be set for the worker"
+        )
+    return RecordProcessor(
+        creator=contact_creator(),
         sqs=sqs_client(),
         queue_url=settings.contacts_queue_url,
         dlq_url=settings.contacts_dlq_url,
@@ -54,7 +55,7 @@ processor = ConcurrentBatchProcessor(event_type=EventType.SQS, raise_on_entire_b
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     logger.thread_safe_append_keys(correlation_id=record.message_id)
-    return worker().process(record, deadline=deadline_for(lambda_context))
+    return record_processor().process(record, deadline=deadline_for(lambda_context))
 
 
 @logger.inject_lambda_context
@@ -62,7 +63,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not event.get("Records"):
         return {"batchItemFailures": []}  # Powertools refuses an empty batch; Lambda never sends one
-    idempotent_creator().register(context)
+    record_processor().creator.register(context)
     return dict(
         process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
@@ -70,4 +71,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
 
 
-loaded()  # the collector runs again (handlers/__init__.py)
+resume_garbage_collection()  # paused while this module loaded (handlers/__init__.py)

@@ -9,6 +9,8 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 
 from intercom_contacts.errors import TokenUnavailable
 
+CACHE_SECONDS = 300  # a rotated secret is picked up within this, or at once after Intercom's 401
+
 
 class SecretToken:
     """One Secrets Manager read per container per `max_age` seconds, plus one forced read after a 401.
@@ -16,7 +18,7 @@ class SecretToken:
     The secret's SecretString is either the bare token or JSON with a `token` key.
     """
 
-    def __init__(self, provider: SecretsProvider, secret_id: str, max_age: int) -> None:
+    def __init__(self, provider: SecretsProvider, secret_id: str, max_age: int = CACHE_SECONDS) -> None:
         self._provider = provider
         self._secret_id = secret_id
         self._max_age = max_age

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,20 +10,10 @@ from pydantic import ValidationError
 from intercom_contacts import queues
 from intercom_contacts.models.batch import BatchItemResult, BatchResponse
 from intercom_contacts.models.contact import ContactRequest, OnConflict, field_errors
-from intercom_contacts.models.messages import IDEMPOTENCY_KEY_ATTRIBUTE, ON_CONFLICT_ATTRIBUTE
+from intercom_contacts.models.messages import OutgoingMessage, item_idempotency_key, to_message
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-
-
-def contact_message(
-    request: ContactRequest, on_conflict: OnConflict, idempotency_key: str | None
-) -> queues.OutgoingMessage:
-    """The message contract: the body is the request's JSON; options are String message attributes."""
-    attributes = {ON_CONFLICT_ATTRIBUTE: on_conflict.value}
-    if idempotency_key:
-        attributes[IDEMPOTENCY_KEY_ATTRIBUTE] = idempotency_key
-    return queues.OutgoingMessage(json.dumps(request.to_intercom(), separators=(",", ":")), attributes)
 
 
 def enqueue_contacts(
@@ -35,10 +24,8 @@ def enqueue_contacts(
     sqs: SQSClient,
     queue_url: str,
 ) -> BatchResponse:
-    """Each item's key is derived from the batch's key and its position, so resending the same batch
-    with the same key creates nothing twice."""
     results: dict[int, BatchItemResult] = {}
-    outgoing: list[tuple[int, queues.OutgoingMessage]] = []
+    outgoing: list[tuple[int, OutgoingMessage]] = []
     for index, item in enumerate(items):
         try:
             request = ContactRequest.model_validate(item)
@@ -52,8 +39,9 @@ def enqueue_contacts(
                 fields=fields,
             )
             continue
-        item_key = f"{idempotency_key}:{index}" if idempotency_key else None
-        outgoing.append((index, contact_message(request, on_conflict, item_key)))
+        outgoing.append(
+            (index, to_message(request, on_conflict, item_idempotency_key(idempotency_key, index)))
+        )
 
     sent = queues.send_batch(sqs, queue_url, [message for _, message in outgoing])
     for (index, _), result in zip(outgoing, sent, strict=True):

@@ -1,7 +1,10 @@
-"""Create a contact at most once per idempotency key, with Powertools' idempotency utility on DynamoDB.
+"""The one way to create a contact, with or without an idempotency key.
 
-The key is the caller's (`Idempotency-Key` header, `IdempotencyKey` attribute) or a hash of the
-normalised body; the stored result is the first answer, returned again to every repeat.
+With a key (the caller's `Idempotency-Key` header or `IdempotencyKey` attribute, or the worker's hash
+of the normalised body) the contact is created at most once, with Powertools' idempotency utility on
+DynamoDB: the stored result is the first answer, returned again to every repeat. The send journal
+(`sends.py`) covers what Powertools cannot see: an attempt that died after Intercom created the
+contact but before the result was stored.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from intercom_contacts.config import ConfigurationError
 from intercom_contacts.errors import (
+    ContactError,
     IdempotencyKeyReused,
     IdempotencyStoreUnavailable,
     OutcomeUnknown,
@@ -31,30 +36,66 @@ from intercom_contacts.errors import (
 )
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
-from intercom_contacts.models.contact import Outcome
-from intercom_contacts.models.messages import ContactMessage
+from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
+from intercom_contacts.sends import SendJournal
+
+RECORD_TTL_SECONDS = 15 * 86_400  # outlives the DLQ's 14 days: a redrive never creates a contact twice
 
 
-class IdempotentCreator:
-    def __init__(self, store: BasePersistenceLayer, *, ttl_seconds: int) -> None:
+class ContactCreator:
+    def __init__(
+        self,
+        client: IntercomClient,
+        store: BasePersistenceLayer | None,
+        journal: SendJournal | None,
+        *,
+        ttl_seconds: int,
+    ) -> None:
+        self._client = client
+        self._journal = journal
         self.config = IdempotencyConfig(
             event_key_jmespath="idempotency_key",
             payload_validation_jmespath="[request, on_conflict]",
             expires_after_seconds=ttl_seconds,
             response_hook=_mark_replayed,
         )
-        self._create: Callable[..., dict[str, Any]] = idempotent_function(
-            data_keyword_argument="payload", config=self.config, persistence_store=store
-        )(_create_and_record)
+        self._create_once: Callable[..., dict[str, Any]] | None = (
+            None
+            if store is None
+            else idempotent_function(
+                data_keyword_argument="payload", config=self.config, persistence_store=store
+            )(_create_and_record)
+        )
 
     def register(self, context: LambdaContext) -> None:
         """Lets an in-progress record expire with the invocation, so a crash does not block retries."""
         self.config.register_lambda_context(context)
 
-    def create(self, message: ContactMessage, client: IntercomClient, *, deadline: float) -> ContactResult:
+    def create(
+        self,
+        request: ContactRequest,
+        on_conflict: OnConflict,
+        *,
+        idempotency_key: str | None,
+        deadline: float,
+    ) -> ContactResult:
+        if idempotency_key is None:
+            return create_contact(request, on_conflict, self._client, deadline=deadline)
+        if self._create_once is None:
+            raise ConfigurationError("IDEMPOTENCY_TABLE_NAME is not set")
+        payload = {
+            "idempotency_key": idempotency_key,
+            "request": request.to_intercom(),
+            "on_conflict": on_conflict.value,
+        }
         try:
-            stored = self._create(
-                payload=message.as_idempotent_payload(), message=message, client=client, deadline=deadline
+            stored = self._create_once(
+                payload=payload,
+                request=request,
+                on_conflict=on_conflict,
+                client=self._client,
+                journal=self._journal,
+                deadline=deadline,
             )
         except IdempotencyValidationError:
             raise IdempotencyKeyReused(
@@ -68,21 +109,39 @@ class IdempotentCreator:
             raise IdempotencyStoreUnavailable(
                 "The idempotency store is unavailable; nothing was sent to Intercom. Retry later."
             ) from None
-        if "unknown" in stored:
-            raise OutcomeUnknown(stored["unknown"])
+        if "unknown" in stored:  # stored by the release before the send journal: a lead never resent
+            raise OutcomeUnknown(stored["unknown"], sent_at=0.0)
         return ContactResult(
             stored["contact"], Outcome(stored["outcome"]), replayed=stored.get("replayed", False)
         )
 
 
+# Module-level, under this name: Powertools keys its records by the function's qualified name, and
+# records written by earlier releases must keep matching.
 def _create_and_record(
-    payload: dict[str, Any], message: ContactMessage, client: IntercomClient, deadline: float
+    *,
+    payload: dict[str, Any],
+    request: ContactRequest,
+    on_conflict: OnConflict,
+    client: IntercomClient,
+    journal: SendJournal | None,
+    deadline: float,
 ) -> dict[str, Any]:
+    key = payload["idempotency_key"]
+    sent_before = journal.claim(key) if journal else None
     try:
-        result = create_contact(message.request, message.on_conflict, client, deadline=deadline)
-    except OutcomeUnknown as unknown:
-        # Kept as this key's answer: a retry with the same key must not send the lead again.
-        return {"unknown": unknown.message}
+        result = create_contact(request, on_conflict, client, deadline=deadline, sent_before=sent_before)
+    except ContactError as error:
+        # A lead that Intercom answered without creating may be sent again by a later attempt; one that
+        # may exist must only be looked up. Users are safe either way (Intercom's 409).
+        if (
+            journal
+            and request.role == "lead"
+            and sent_before is None
+            and not isinstance(error, OutcomeUnknown)
+        ):
+            journal.release(key)
+        raise
     return {"contact": result.contact, "outcome": result.outcome.value}
 
 

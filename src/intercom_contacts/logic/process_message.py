@@ -11,8 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from intercom_contacts import queues
 from intercom_contacts.errors import ContactError, IntercomRateLimited
-from intercom_contacts.intercom.client import IntercomClient
-from intercom_contacts.logic.idempotency import IdempotentCreator
+from intercom_contacts.logic.idempotency import ContactCreator
 from intercom_contacts.models.messages import InvalidMessage, parse_record
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
 
@@ -23,9 +22,8 @@ DEAD_LETTERED = "dead_lettered"
 
 
 @dataclass(frozen=True)
-class Worker:
-    client: IntercomClient
-    creator: IdempotentCreator
+class RecordProcessor:
+    creator: ContactCreator
     sqs: SQSClient
     queue_url: str
     dlq_url: str
@@ -36,7 +34,12 @@ class Worker:
         """The record's outcome (created, existing, updated, dead_lettered), or raise to have it retried."""
         try:
             message = parse_record(record)
-            result = self.creator.create(message, self.client, deadline=deadline)
+            result = self.creator.create(
+                message.request,
+                message.on_conflict,
+                idempotency_key=message.idempotency_key,
+                deadline=deadline,
+            )
         except InvalidMessage as invalid:
             return self._dead_letter(record, invalid.code, invalid.message)
         except ContactError as error:

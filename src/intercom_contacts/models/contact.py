@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -9,13 +10,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from intercom_contacts.models.strict_json import INT64_MAX, INT64_MIN, UnrepresentableNumber
+
 # Intercom stores these as strings of at most 255 characters; a custom attribute's name may not
 # contain '.' or '$' and is at most 190 characters.
 EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
 ATTRIBUTE_NAME_PATTERN = re.compile(r"^[^.$\x00-\x1f\x7f]{1,190}$")
+UNREPRESENTABLE = "is a number Intercom cannot store (NaN, Infinity, or outside the signed 64-bit range)"
+
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second that is a real date
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-Timestamp = Annotated[int, Field(ge=0, strict=True)]
+Timestamp = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP, strict=True, description="Unix seconds")]
+
+
+class FieldProblem(ValueError):
+    """A check across fields that still names the one field to fix (pydantic places a model
+    validator's errors on the whole body)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class OnConflict(StrEnum):
@@ -77,6 +92,12 @@ class ContactRequest(BaseModel):
         for name, item in (value or {}).items():
             if not ATTRIBUTE_NAME_PATTERN.match(name):
                 raise ValueError(f"attribute name {name[:40]!r} must be 1-190 characters without '.' or '$'")
+            if isinstance(item, UnrepresentableNumber) or (
+                isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX
+            ):
+                raise ValueError(f"attribute {name[:40]!r} {UNREPRESENTABLE}")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"attribute {name[:40]!r} {UNREPRESENTABLE}")
             if not (item is None or isinstance(item, (str, int, float, bool))):
                 raise ValueError(f"attribute {name[:40]!r} must be a string, number, boolean or null")
             if isinstance(item, str) and len(item) > 255:
@@ -86,9 +107,9 @@ class ContactRequest(BaseModel):
     @model_validator(mode="after")
     def _identity(self) -> ContactRequest:
         if self.email is None and not (self.role == "user" and self.external_id):
-            raise ValueError("email is required unless the role is user and external_id is given")
+            raise FieldProblem("email", "is required unless the role is user and external_id is given")
         if self.email_verified is not None and self.email is None:
-            raise ValueError("email_verified can only be sent together with email")
+            raise FieldProblem("email_verified", "can only be sent together with email")
         return self
 
     def to_intercom(self) -> dict[str, Any]:
@@ -137,13 +158,18 @@ def field_errors(problems: Iterable[Mapping[str, Any]], *, skip_location: bool =
     fields = []
     for problem in problems:
         loc = tuple(str(part) for part in problem.get("loc", ()))
-        path = (loc[1:] or loc) if skip_location else loc
+        path = loc[1:] if skip_location else loc
+        cause = (problem.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldProblem):
+            path = (*path, cause.field)
         fields.append(FieldError(field=".".join(path) or "body", message=_sentence(problem)))
     return fields
 
 
 def _sentence(problem: Mapping[str, Any]) -> str:
     kind = problem.get("type")
+    if isinstance(problem.get("input"), UnrepresentableNumber):
+        return UNREPRESENTABLE
     if kind == "extra_forbidden":
         return "is not a field of this API"
     if kind == "missing":

@@ -1,21 +1,28 @@
-"""The SQS message contract: the body is a `POST /contacts` body; options travel as message attributes."""
+"""The SQS message contract, both ways: the body is a `POST /contacts` body; options travel as String
+message attributes. `to_message` writes it (the batch endpoint), `parse_record` reads it (the worker);
+any other producer writes the same.
+
+Idempotency keys: a caller's `Idempotency-Key` header is at most 200 characters, because each item of
+a batch is sent with `<key>:<index>` (up to 4 more); the worker accepts up to 255 from any producer.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
+from intercom_contacts.models import strict_json
 from intercom_contacts.models.contact import ContactRequest, OnConflict, field_errors
 
 ON_CONFLICT_ATTRIBUTE = "OnConflict"
 IDEMPOTENCY_KEY_ATTRIBUTE = "IdempotencyKey"
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+API_IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # printable ASCII, no spaces; room for ":999"
+MESSAGE_IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 class InvalidMessage(Exception):
@@ -28,18 +35,39 @@ class InvalidMessage(Exception):
 
 
 @dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to send: its body and its String message attributes."""
+
+    body: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def size(self) -> int:
+        return len(self.body.encode()) + sum(len(k) + len(v.encode()) for k, v in self.attributes.items())
+
+
+@dataclass(frozen=True)
 class ContactMessage:
+    """A received message: the contact to create, how to treat a duplicate, and its idempotency key
+    (the producer's, or a hash of the body when it gave none)."""
+
     request: ContactRequest
     on_conflict: OnConflict
     idempotency_key: str
 
-    def as_idempotent_payload(self) -> dict[str, Any]:
-        """What the idempotency store keys and checks: the key, and the request it stood for."""
-        return {
-            "idempotency_key": self.idempotency_key,
-            "request": self.request.to_intercom(),
-            "on_conflict": self.on_conflict.value,
-        }
+
+def item_idempotency_key(batch_key: str | None, index: int) -> str | None:
+    """The key of a batch's item: the batch's key and the item's position, so resending the same batch
+    with the same key creates nothing twice."""
+    return f"{batch_key}:{index}" if batch_key else None
+
+
+def to_message(
+    request: ContactRequest, on_conflict: OnConflict, idempotency_key: str | None
+) -> OutgoingMessage:
+    attributes = {ON_CONFLICT_ATTRIBUTE: on_conflict.value}
+    if idempotency_key:
+        attributes[IDEMPOTENCY_KEY_ATTRIBUTE] = idempotency_key
+    return OutgoingMessage(json.dumps(request.to_intercom(), separators=(",", ":")), attributes)
 
 
 def body_fingerprint(request: ContactRequest, on_conflict: OnConflict) -> str:
@@ -48,36 +76,32 @@ def body_fingerprint(request: ContactRequest, on_conflict: OnConflict) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def valid_idempotency_key(value: str) -> bool:
-    return bool(IDEMPOTENCY_KEY_PATTERN.match(value))
-
-
-def parse_on_conflict(value: str | None) -> OnConflict:
-    try:
-        return OnConflict(value or OnConflict.RETURN)
-    except ValueError:
-        raise InvalidMessage(
-            "INVALID_ATTRIBUTE", f"{ON_CONFLICT_ATTRIBUTE} must be return, update or fail."
-        ) from None
-
-
 def parse_record(record: SQSRecord) -> ContactMessage:
     """Turn an SQS record into a contact to create, or say why it never can be."""
     try:
-        body = json.loads(record.body)
+        body = strict_json.loads(record.body)
     except (ValueError, TypeError, RecursionError):  # RecursionError: hostile nesting
         raise InvalidMessage("INVALID_JSON", "The message body is not valid JSON.") from None
     try:
         request = ContactRequest.model_validate(body)
     except ValidationError as error:
         raise InvalidMessage("VALIDATION_ERROR", describe_validation_error(error)) from None
-    on_conflict = parse_on_conflict(_string_attribute(record, ON_CONFLICT_ATTRIBUTE))
+    on_conflict = _on_conflict(_string_attribute(record, ON_CONFLICT_ATTRIBUTE))
     key = _string_attribute(record, IDEMPOTENCY_KEY_ATTRIBUTE)
-    if key is not None and not valid_idempotency_key(key):
+    if key is not None and not MESSAGE_IDEMPOTENCY_KEY_PATTERN.match(key):
         raise InvalidMessage(
             "INVALID_ATTRIBUTE", f"{IDEMPOTENCY_KEY_ATTRIBUTE} must be 1-255 printable characters."
         )
     return ContactMessage(request, on_conflict, key or body_fingerprint(request, on_conflict))
+
+
+def _on_conflict(value: str | None) -> OnConflict:
+    try:
+        return OnConflict(value or OnConflict.RETURN)
+    except ValueError:
+        raise InvalidMessage(
+            "INVALID_ATTRIBUTE", f"{ON_CONFLICT_ATTRIBUTE} must be return, update or fail."
+        ) from None
 
 
 def _string_attribute(record: SQSRecord, name: str) -> str | None:
