@@ -15,7 +15,7 @@ export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECR
 export CONTACTS_QUEUE_URL CONTACTS_DLQ_URL
 endif
 
-.PHONY: install lint typecheck validate check audit build test unit integration run invoke bench redrive deploy clean
+.PHONY: install lint typecheck validate check audit build test test-fast unit integration run invoke bench redrive deploy clean
 
 $(VENV)/.installed: requirements-dev.txt src/requirements.txt
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
@@ -49,8 +49,13 @@ audit: install
 build: install
 	sam build --cached --parallel
 
-test: lint typecheck validate check build
+# Everything CI runs. `sam validate --lint` runs inside the suite (tests/infrastructure).
+test: lint typecheck check build
 	pytest
+
+# The quick loop while developing: no security scans, no build, no tests marked slow.
+test-fast: lint typecheck
+	pytest -m "not slow"
 
 unit: install
 	pytest tests/unit

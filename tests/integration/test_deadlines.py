@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from intercom_contacts.handlers import api, worker
 from local.events import api_gateway_event, sqs_event
 from local.functions import LocalContext
 from local.intercom_sandbox import IntercomSandbox
 from tests.integration.conftest import LEAD, USER, WorkerQueues
+
+pytestmark = pytest.mark.slow  # seconds to minutes each: `make test-fast` skips them
 
 TIMEOUT_SECONDS = 5  # the function's timeout, as the template would set it
 

@@ -20,6 +20,8 @@ import urllib3
 from local.aws import client
 from tests.integration.stack import running_stack
 
+pytestmark = pytest.mark.slow  # seconds to minutes each: `make test-fast` skips them
+
 SYNC, BATCHED, CLIENTS = 1000, 1000, 8
 KEY = {"x-api-key": "local-dev-key", "Content-Type": "application/json"}
 RETRYABLE = {429, 502, 503, 504}

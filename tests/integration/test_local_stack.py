@@ -19,6 +19,8 @@ import urllib3
 from local.aws import client
 from tests.integration.stack import running_stack
 
+pytestmark = pytest.mark.slow  # seconds to minutes each: `make test-fast` skips them
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = {"x-api-key": "local-dev-key", "Content-Type": "application/json"}
 http = urllib3.PoolManager(retries=False, timeout=10)

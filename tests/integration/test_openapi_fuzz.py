@@ -15,6 +15,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance, unsuppor
 from intercom_contacts.handlers.api import app
 from tests.integration.stack import running_stack
 
+pytestmark = pytest.mark.slow  # seconds to minutes each: `make test-fast` skips them
+
 schema = schemathesis.openapi.from_dict(json.loads(app.get_openapi_json_schema()))
 
 
