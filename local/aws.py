@@ -27,6 +27,8 @@ class LocalAws:
     queue_url: str
     dlq_url: str
     table_name: str
+    run_log_table: str = ""
+    event_bus: str = ""
 
     def env(self) -> dict[str, str]:
         """The environment a function gets in this stack: SAM's variables pointed at moto."""
@@ -39,6 +41,8 @@ class LocalAws:
             "CONTACTS_QUEUE_URL": self.queue_url,
             "CONTACTS_DLQ_URL": self.dlq_url,
             "IDEMPOTENCY_TABLE_NAME": self.table_name,
+            "RUN_LOG_TABLE_NAME": self.run_log_table,
+            "EVENT_BUS_NAME": self.event_bus,
         }
 
     def client(self, service: str) -> Any:
@@ -66,7 +70,7 @@ def start_moto() -> tuple[ThreadedMotoServer, str]:
 
 
 def provision(endpoint: str, *, token: str, prefix: str = "intercom-contacts") -> LocalAws:
-    """Create the secret, both queues and the idempotency table as template.yaml defines them."""
+    """Create the secret, both queues, both tables and the event bus as template.yaml defines them."""
     template = load_template()
     bare = LocalAws(endpoint, "", "", "", "")
     secret_arn = bare.client("secretsmanager").create_secret(
@@ -105,18 +109,25 @@ def provision(endpoint: str, *, token: str, prefix: str = "intercom-contacts") -
         },
     )
 
-    table = resource_properties(template, "IdempotencyTable")
     dynamodb = bare.client("dynamodb")
-    table_name = f"{prefix}-idempotency"
-    dynamodb.create_table(
-        TableName=table_name,
-        KeySchema=table["KeySchema"],
-        AttributeDefinitions=table["AttributeDefinitions"],
-        BillingMode=table.get("BillingMode", "PAY_PER_REQUEST"),
+    for logical_id, table_name in (
+        ("IdempotencyTable", f"{prefix}-idempotency"),
+        ("RunLogTable", f"{prefix}-run-log"),
+    ):
+        table = resource_properties(template, logical_id)
+        dynamodb.create_table(
+            TableName=table_name,
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            BillingMode=table.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        ttl = table["TimeToLiveSpecification"]
+        dynamodb.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"Enabled": bool(ttl["Enabled"]), "AttributeName": ttl["AttributeName"]},
+        )
+    event_bus = f"{prefix}-contacts"
+    bare.client("events").create_event_bus(Name=event_bus)
+    return LocalAws(
+        endpoint, secret_arn, queue_url, dlq_url, f"{prefix}-idempotency", f"{prefix}-run-log", event_bus
     )
-    ttl = table["TimeToLiveSpecification"]
-    dynamodb.update_time_to_live(
-        TableName=table_name,
-        TimeToLiveSpecification={"Enabled": bool(ttl["Enabled"]), "AttributeName": ttl["AttributeName"]},
-    )
-    return LocalAws(endpoint, secret_arn, queue_url, dlq_url, table_name)

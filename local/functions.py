@@ -61,6 +61,8 @@ def resource_values(aws: LocalAws, *, intercom_base_url: str | None) -> dict[str
         "ContactsQueue": aws.queue_url,
         "ContactsDeadLetterQueue": aws.dlq_url,
         "IdempotencyTable": aws.table_name,
+        "RunLogTable": aws.run_log_table,
+        "ContactEventBus": aws.event_bus,
         "IntercomTokenSecretArn": aws.secret_id,
     }
     if intercom_base_url:

@@ -117,6 +117,9 @@ def _clear_warm_state() -> None:
         services.intercom_client,
         services.secrets_provider,
         services.contact_creator,
+        services.dynamodb_client,
+        services.outcomes,
+        services.batches,
         services.sqs_client,
         worker.record_processor,
     ):

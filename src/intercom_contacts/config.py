@@ -15,6 +15,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# Idempotency records, the send journal and the run log outlive the DLQ's 14 days, so a redrive
+# never creates a contact twice and a dead-lettered item's batch can still be looked up.
+RECORD_TTL_SECONDS = 15 * 86_400
+
 # Intercom's regions and their API hosts: the one table the region setting is checked against.
 REGION_BASE_URLS = {
     "us": "https://api.intercom.io",
@@ -49,6 +53,8 @@ class Settings(BaseModel):
     idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
     contacts_queue_url: str | None = Field(default=None, alias="CONTACTS_QUEUE_URL")
     contacts_dlq_url: str | None = Field(default=None, alias="CONTACTS_DLQ_URL")
+    run_log_table_name: str | None = Field(default=None, alias="RUN_LOG_TABLE_NAME")
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
     worker_concurrency: int = Field(default=10, ge=1, le=100, alias="WORKER_CONCURRENCY")
     retry_base_seconds: float = Field(default=1.0, ge=0, alias="RETRY_BASE_SECONDS")
     max_receive_count: int = Field(default=5, ge=1, alias="MAX_RECEIVE_COUNT")

@@ -128,3 +128,33 @@ class IdempotencyStoreUnavailable(ContactError):
 
     code = "IDEMPOTENCY_STORE_UNAVAILABLE"
     retryable = True
+
+
+class RunLogUnavailable(ContactError):
+    """The run log table could not be read or written; the outcome is recorded when retried."""
+
+    code = "RUN_LOG_UNAVAILABLE"
+    retryable = True
+
+    @classmethod
+    def wrap(cls) -> RunLogUnavailable:
+        return cls("The run log is unavailable right now; retry later.")
+
+
+class EventsUnavailable(ContactError):
+    """An outcome event could not be published to the event bus; publishing it is retried."""
+
+    code = "EVENTS_UNAVAILABLE"
+    retryable = True
+
+
+class BatchNotFound(ContactError):
+    """No batch has this id (or its records have expired)."""
+
+    code = "BATCH_NOT_FOUND"
+
+
+class InvalidCursor(ContactError):
+    """A page cursor that this service did not write for this batch."""
+
+    code = "INVALID_CURSOR"

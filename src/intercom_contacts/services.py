@@ -11,14 +11,19 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from intercom_contacts.config import get_settings
+from intercom_contacts.config import RECORD_TTL_SECONDS, ConfigurationError, get_settings
+from intercom_contacts.events import EventPublisher
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.intercom.token import SecretToken
+from intercom_contacts.logic.batches import Batches
+from intercom_contacts.logic.outcomes import Outcomes
+from intercom_contacts.run_log import RunLog
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from intercom_contacts.logic.idempotency import ContactCreator
+    from intercom_contacts.logic.idempotency import ContactCreator, IdempotentBatches
 
 # Time kept, at the end of an invocation, to record the outcome and answer after Intercom's calls.
 DEADLINE_MARGIN_SECONDS = 1.0
@@ -37,24 +42,56 @@ def intercom_client() -> IntercomClient:
 
 
 @functools.cache
+def dynamodb_client() -> DynamoDBClient:
+    return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
+
+
+@functools.cache
 def contact_creator() -> ContactCreator:
-    # Imported here: the idempotency utility and its DynamoDB client cost ~40 ms of cold start and
-    # ~10 MB, which an API request without an Idempotency-Key never needs.
+    # Imported here: the idempotency utility costs ~40 ms of cold start and ~10 MB, which an API
+    # request without an Idempotency-Key never needs.
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
 
-    from intercom_contacts.logic.idempotency import RECORD_TTL_SECONDS, ContactCreator  # noqa: PLC0415
+    from intercom_contacts.logic.idempotency import ContactCreator  # noqa: PLC0415
     from intercom_contacts.sends import SendJournal  # noqa: PLC0415
 
     table = get_settings().idempotency_table_name
     if not table:
         return ContactCreator(intercom_client(), None, None, ttl_seconds=RECORD_TTL_SECONDS)
-    dynamodb = boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
     return ContactCreator(
         intercom_client(),
-        DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb),
-        SendJournal(dynamodb, table, ttl_seconds=RECORD_TTL_SECONDS),
+        DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb_client()),
+        SendJournal(dynamodb_client(), table, ttl_seconds=RECORD_TTL_SECONDS),
         ttl_seconds=RECORD_TTL_SECONDS,
     )
+
+
+@functools.cache
+def outcomes() -> Outcomes:
+    settings = get_settings()
+    if not (settings.run_log_table_name and settings.event_bus_name):
+        raise ConfigurationError("RUN_LOG_TABLE_NAME and EVENT_BUS_NAME must be set")
+    run_log = RunLog(dynamodb_client(), settings.run_log_table_name, ttl_seconds=RECORD_TTL_SECONDS)
+    events = EventPublisher(boto3.client("events", config=AWS_CLIENT_CONFIG), settings.event_bus_name)
+    return Outcomes(run_log, events)
+
+
+@functools.cache
+def batches() -> IdempotentBatches:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+
+    from intercom_contacts.logic.idempotency import IdempotentBatches  # noqa: PLC0415
+
+    settings = get_settings()
+    if not (settings.contacts_queue_url and settings.idempotency_table_name):
+        raise ConfigurationError("CONTACTS_QUEUE_URL and IDEMPOTENCY_TABLE_NAME must be set")
+    recorder = outcomes()
+    intake = Batches(recorder.run_log, recorder, sqs_client(), settings.contacts_queue_url)
+    # A store of its own: Powertools configures a persistence layer for the first function using it.
+    store = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table_name, boto3_client=dynamodb_client()
+    )
+    return IdempotentBatches(intake, store, ttl_seconds=RECORD_TTL_SECONDS)
 
 
 @functools.cache

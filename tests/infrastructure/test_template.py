@@ -125,19 +125,42 @@ def test_the_idempotency_table_has_powertools_schema_and_ttl() -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
+TABLE_ACTIONS = {
+    ("CreateContactFunction", "IdempotencyTable"): {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+    ("CreateContactFunction", "RunLogTable"): {"GetItem", "PutItem", "UpdateItem", "BatchWriteItem", "Query"},
+    ("ContactWorkerFunction", "IdempotencyTable"): {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+    ("ContactWorkerFunction", "RunLogTable"): {"GetItem", "UpdateItem", "Query"},
+}
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_each_function_reads_only_its_secret_and_uses_only_its_table(function: str) -> None:
+def test_each_function_reads_only_its_secret_and_uses_only_its_tables(function: str) -> None:
     statements = _statements(function)
     secret = [s for s in statements if "secretsmanager:GetSecretValue" in _actions(s)]
     assert [s["Resource"] for s in secret] == [{"Ref": "IntercomTokenSecretArn"}]
-    dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
-    assert [s["Resource"] for s in dynamo] == [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}]
-    assert set(_actions(dynamo[0])) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
+    dynamo = {
+        s["Resource"]["Fn::GetAtt"][0]: {a.removeprefix("dynamodb:") for a in _actions(s)}
+        for s in statements
+        if any(a.startswith("dynamodb:") for a in _actions(s))
     }
+    assert dynamo == {
+        table: actions for (owner, table), actions in TABLE_ACTIONS.items() if owner == function
+    }
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_publishes_only_to_the_stacks_bus(function: str) -> None:
+    events = [s for s in _statements(function) if any(a.startswith("events:") for a in _actions(s))]
+    assert [(s["Action"], s["Resource"]) for s in events] == [
+        ("events:PutEvents", {"Fn::GetAtt": ["ContactEventBus", "Arn"]})
+    ]
+
+
+def test_the_run_log_table_expires_its_records_like_the_idempotency_table() -> None:
+    table = _props("RunLogTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert [key["AttributeName"] for key in table["KeySchema"]] == ["pk", "sk"]
+    assert table["TimeToLiveSpecification"] == _props("IdempotencyTable")["TimeToLiveSpecification"]
 
 
 def test_the_api_sends_only_to_the_source_queue() -> None:
@@ -172,9 +195,15 @@ def test_no_wildcards_in_the_functions_own_policies(function: str) -> None:
 
 def test_every_parameter_is_described_and_outputs_give_what_callers_need() -> None:
     assert all(p.get("Description") for p in T["Parameters"].values())
-    assert {"ContactsApiUrl", "ApiKeyId", "ContactsQueueUrl", "ContactsDeadLetterQueueUrl"} <= set(
-        T["Outputs"]
-    )
+    assert {
+        "ContactsApiUrl",
+        "ApiBaseUrl",
+        "ApiKeyId",
+        "ContactsQueueUrl",
+        "ContactsDeadLetterQueueUrl",
+        "EventBusName",
+        "EventBusArn",
+    } <= set(T["Outputs"])
 
 
 def test_sam_validate_lint_passes() -> None:

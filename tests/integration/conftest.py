@@ -31,17 +31,18 @@ CallApi = Callable[..., ApiAnswer]
 @pytest.fixture
 def call_api(service_env: Any, lambda_context: FakeLambdaContext) -> CallApi:
     def call(
-        body: Any,
+        body: Any = None,
         *,
+        method: str = "POST",
         path: str = "/contacts",
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         raw: bool = False,
     ) -> ApiAnswer:
         event = api_gateway_event(
-            "POST",
+            method,
             path,
-            body=body if raw else json.dumps(body),
+            body=None if body is None else body if raw else json.dumps(body),
             headers={"Content-Type": "application/json", "x-api-key": "k", **(headers or {})},
             query=query,
         )
@@ -112,3 +113,43 @@ class WorkerQueues:
 def queues(service_env: LocalAws, configure: Configure, lambda_context: FakeLambdaContext) -> WorkerQueues:
     configure(RETRY_BASE_SECONDS="0")
     return WorkerQueues(service_env, lambda_context)
+
+
+@dataclass(frozen=True)
+class BusEvents:
+    """Every event put on the stack's bus, as a subscriber sees it: a rule on the bus feeds a queue."""
+
+    aws: LocalAws
+    queue_url: str
+
+    def drain(self) -> list[tuple[str, dict[str, Any]]]:
+        """(detail-type, detail) of each event that arrived since the last drain."""
+        sqs = self.aws.client("sqs")
+        events = []
+        while messages := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            for message in messages:
+                event = json.loads(message["Body"])
+                assert event["source"] == "intercom-contacts"
+                events.append((event["detail-type"], event["detail"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return events
+
+
+@pytest.fixture
+def bus_events(service_env: LocalAws) -> BusEvents:
+    sqs, events = service_env.client("sqs"), service_env.client("events")
+    queue_url = sqs.create_queue(QueueName=f"{service_env.event_bus}-seen")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="all-outcomes",
+        EventBusName=service_env.event_bus,
+        EventPattern=json.dumps({"source": ["intercom-contacts"]}),
+    )
+    events.put_targets(
+        Rule="all-outcomes", EventBusName=service_env.event_bus, Targets=[{"Id": "seen", "Arn": queue_arn}]
+    )
+    return BusEvents(service_env, queue_url)

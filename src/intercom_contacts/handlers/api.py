@@ -1,10 +1,12 @@
 """REST API: `POST /contacts` creates one contact in Intercom and answers with it;
-`POST /contacts/batch` queues many for the worker."""
+`POST /contacts/batch` queues many for the worker, `GET /contacts/batch/{batch_id}` is their run log
+and `POST /contacts/batch/{batch_id}/retry` sends the failed ones again."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -13,30 +15,43 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts import snapstart
-from intercom_contacts.config import ConfigurationError, get_settings
+from intercom_contacts.config import ConfigurationError
 from intercom_contacts.errors import (
+    BatchNotFound,
     ContactConflict,
     ContactError,
+    EventsUnavailable,
     IdempotencyKeyReused,
     IdempotencyStoreUnavailable,
     IntercomAuthFailed,
     IntercomRateLimited,
     IntercomRejected,
     IntercomTimeout,
+    InvalidCursor,
     RequestInProgress,
+    RunLogUnavailable,
     TokenUnavailable,
 )
 from intercom_contacts.handlers import resume_garbage_collection
-from intercom_contacts.logic.enqueue import enqueue_contacts
+from intercom_contacts.logic.batches import Batches
+from intercom_contacts.logic.outcomes import Subject
 from intercom_contacts.models import strict_json
-from intercom_contacts.models.batch import BatchRequest, BatchResponse
+from intercom_contacts.models.batch import (
+    DEFAULT_PAGE_ITEMS,
+    MAX_BATCH_ITEMS,
+    BatchRequest,
+    BatchResponse,
+    BatchRunLog,
+    ItemStatus,
+    RetryResponse,
+)
 from intercom_contacts.models.contact import (
     Contact,
     ContactRequest,
@@ -48,7 +63,7 @@ from intercom_contacts.models.contact import (
 )
 from intercom_contacts.models.messages import API_IDEMPOTENCY_KEY_PATTERN
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
-from intercom_contacts.services import contact_creator, deadline_for, sqs_client
+from intercom_contacts.services import batches, contact_creator, deadline_for, outcomes
 
 MAX_BODY_BYTES = 256 * 1024
 OUTCOME_HEADER = "X-Contact-Outcome"
@@ -62,6 +77,7 @@ IdempotencyKey = Annotated[
     ),
 ]
 OnConflictQuery = Annotated[OnConflict, Query(description="What to do when the user already exists")]
+BatchId = Annotated[str, Path(description="The `batch_id` POST /contacts/batch answered", max_length=64)]
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json.loads)
 app.configure_openapi(
@@ -71,6 +87,10 @@ app.configure_openapi(
 )
 
 ERROR_STATUS: dict[type[ContactError], HTTPStatus] = {
+    BatchNotFound: HTTPStatus.NOT_FOUND,
+    InvalidCursor: HTTPStatus.BAD_REQUEST,
+    EventsUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    RunLogUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     ContactConflict: HTTPStatus.CONFLICT,
     RequestInProgress: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -84,7 +104,7 @@ ERROR_STATUS: dict[type[ContactError], HTTPStatus] = {
 ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     int(status): {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
     for status, description in (
-        (400, "The body is not JSON (INVALID_JSON)"),
+        (400, "The body is not JSON (INVALID_JSON), or a page cursor was altered (INVALID_CURSOR)"),
         (403, "Missing or wrong API key (answered by API Gateway)"),
         (409, "The user exists and on_conflict=fail (CONTACT_EXISTS), or a repeat is in progress"),
         (413, "The body is over 256 KiB (PAYLOAD_TOO_LARGE)"),
@@ -92,7 +112,10 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
         (422, "Invalid fields (VALIDATION_ERROR), rejected by Intercom, or a reused idempotency key"),
         (429, "Intercom's rate limit outlasts the time left (INTERCOM_RATE_LIMITED, Retry-After header)"),
         (502, "Intercom failed, rejected the token, or lost a lead's answer (INTERCOM_*)"),
-        (503, "The token or the idempotency store could not be read (TOKEN_UNAVAILABLE, ...)"),
+        (
+            503,
+            "The token, the idempotency store, the run log or the event bus failed (TOKEN_UNAVAILABLE, ...)",
+        ),
         (504, "Intercom did not answer in time (INTERCOM_TIMEOUT)"),
     )
 }
@@ -117,8 +140,20 @@ def post_contact(
 ) -> Response[dict[str, Any]]:
     creator = contact_creator()
     creator.register(app.lambda_context)
-    result = creator.create(
-        contact, on_conflict, idempotency_key=idempotency_key, deadline=deadline_for(app.lambda_context)
+    subject = Subject(role=contact.role, external_id=contact.external_id, idempotency_key=idempotency_key)
+    try:
+        result = creator.create(
+            contact, on_conflict, idempotency_key=idempotency_key, deadline=deadline_for(app.lambda_context)
+        )
+    except (RequestInProgress, IdempotencyKeyReused):
+        raise  # not an outcome of the contact: the first request's outcome is announced by it
+    except ContactError as error:
+        failure = error
+        _announce(lambda: outcomes().failed(subject, failure.code, failure.message), keyed=False)
+        raise
+    _announce(
+        lambda: outcomes().finished(subject, result.outcome.value, result.contact),
+        keyed=bool(idempotency_key),
     )
     metrics.add_metric(name=f"Contacts{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info(
@@ -162,19 +197,90 @@ def post_contact_batch(
     on_conflict: OnConflictQuery = OnConflict.RETURN,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[dict[str, Any]]:
-    queue_url = get_settings().contacts_queue_url
-    if not queue_url:
-        raise ConfigurationError("CONTACTS_QUEUE_URL is not set")
-    result = enqueue_contacts(
-        batch.contacts, on_conflict, idempotency_key, sqs=sqs_client(), queue_url=queue_url
-    )
+    intake = batches()
+    intake.register(app.lambda_context)
+    result = intake.submit(batch.contacts, on_conflict, idempotency_key=idempotency_key)
     metrics.add_metric(name="ContactsQueued", unit=MetricUnit.Count, value=result.queued)
     metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=result.rejected)
     return Response(
         status_code=HTTPStatus.SERVICE_UNAVAILABLE if result.failed else HTTPStatus.ACCEPTED,
         content_type=content_types.APPLICATION_JSON,
         body=result.model_dump(exclude_none=True),
+        headers={"Location": f"/contacts/batch/{result.batch_id}"},
     )
+
+
+NOT_FOUND_RESPONSE: OpenAPIResponse = {
+    "description": "No such batch (BATCH_NOT_FOUND)",
+    "content": {"application/json": {"model": ErrorResponse}},
+}
+
+
+@app.get(
+    "/contacts/batch/<batch_id>",
+    summary="The run log of a batch: its counts and each contact's outcome",
+    description="Items in index order, `limit` a page (`next_cursor` for the next one), only those in "
+    "`status` when given. The batch is `completed` when no item is pending.",
+    responses={
+        200: {"description": "The run log", "content": {"application/json": {"model": BatchRunLog}}},
+        404: NOT_FOUND_RESPONSE,
+        **{status: ERROR_RESPONSES[status] for status in (400, 403, 422, 503)},
+    },
+    tags=["batches"],
+)
+def get_batch(
+    batch_id: BatchId,
+    status: Annotated[ItemStatus | None, Query(description="Only items in this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_BATCH_ITEMS, description="Items a page")] = DEFAULT_PAGE_ITEMS,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="The page before's `next_cursor`")
+    ] = None,
+) -> Response[dict[str, Any]]:
+    page = _batches().run_log_page(batch_id, status=status, limit=limit, cursor=cursor)
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=page.model_dump(exclude_none=True),
+    )
+
+
+@app.post(
+    "/contacts/batch/<batch_id>/retry",
+    summary="Send a batch's failed contacts again",
+    description="Every `failed` item goes back to the queue as it was first sent (same on_conflict, same "
+    "idempotency key) and is `pending` again; items in other states are untouched.",
+    responses={
+        202: {"description": "Requeued", "content": {"application/json": {"model": RetryResponse}}},
+        404: NOT_FOUND_RESPONSE,
+        **{status: ERROR_RESPONSES[status] for status in (403, 422, 503)},
+    },
+    tags=["batches"],
+)
+def retry_batch(batch_id: BatchId) -> Response[dict[str, Any]]:
+    requeued = _batches().retry_failed(batch_id)
+    metrics.add_metric(name="ContactsRequeued", unit=MetricUnit.Count, value=requeued)
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type=content_types.APPLICATION_JSON,
+        body=RetryResponse(requeued=requeued).model_dump(),
+    )
+
+
+def _batches() -> Batches:
+    return batches().batches
+
+
+def _announce(publish: Callable[[], None], *, keyed: bool) -> None:
+    """Publish a contact's outcome. When that fails: with an idempotency key the caller gets a 503 and
+    its retry replays the result and publishes it again; without one, a retry could create a second
+    lead, so the outcome is answered and the lost event only logged and counted."""
+    try:
+        publish()
+    except EventsUnavailable:
+        if keyed:
+            raise
+        metrics.add_metric(name="EventsNotPublished", unit=MetricUnit.Count, value=1)
+        logger.exception("the outcome event could not be published")
 
 
 @app.exception_handler(ContactError)

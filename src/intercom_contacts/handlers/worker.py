@@ -14,7 +14,7 @@ from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.handlers import resume_garbage_collection
 from intercom_contacts.logic.process_message import RecordProcessor
 from intercom_contacts.observability import logger, metrics
-from intercom_contacts.services import contact_creator, deadline_for, sqs_client
+from intercom_contacts.services import contact_creator, deadline_for, outcomes, sqs_client
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -42,6 +42,7 @@ def record_processor() -> RecordProcessor:
         )
     return RecordProcessor(
         creator=contact_creator(),
+        outcomes=outcomes(),
         sqs=sqs_client(),
         queue_url=settings.contacts_queue_url,
         dlq_url=settings.contacts_dlq_url,

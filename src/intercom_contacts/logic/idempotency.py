@@ -9,7 +9,8 @@ contact but before the result was stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -35,11 +36,11 @@ from intercom_contacts.errors import (
     RequestInProgress,
 )
 from intercom_contacts.intercom.client import IntercomClient
+from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
+from intercom_contacts.models.batch import BatchResponse
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 from intercom_contacts.sends import SendJournal
-
-RECORD_TTL_SECONDS = 15 * 86_400  # outlives the DLQ's 14 days: a redrive never creates a contact twice
 
 
 class ContactCreator:
@@ -88,7 +89,7 @@ class ContactCreator:
             "request": request.to_intercom(),
             "on_conflict": on_conflict.value,
         }
-        try:
+        with _idempotency_errors("contact"):
             stored = self._create_once(
                 payload=payload,
                 request=request,
@@ -97,18 +98,6 @@ class ContactCreator:
                 journal=self._journal,
                 deadline=deadline,
             )
-        except IdempotencyValidationError:
-            raise IdempotencyKeyReused(
-                "This idempotency key was already used for a different contact; use a new key per contact."
-            ) from None
-        except (IdempotencyAlreadyInProgressError, IdempotencyItemAlreadyExistsError):
-            raise RequestInProgress(
-                "The same request is being processed right now; retry in a few seconds."
-            ) from None
-        except IdempotencyPersistenceLayerError:
-            raise IdempotencyStoreUnavailable(
-                "The idempotency store is unavailable; nothing was sent to Intercom. Retry later."
-            ) from None
         if "unknown" in stored:  # stored by the release before the send journal: a lead never resent
             raise OutcomeUnknown(stored["unknown"], sent_at=0.0)
         return ContactResult(
@@ -143,6 +132,72 @@ def _create_and_record(
             journal.release(key)
         raise
     return {"contact": result.contact, "outcome": result.outcome.value}
+
+
+class IdempotentBatches:
+    """`POST /contacts/batch` with an Idempotency-Key: the first complete answer is stored and returned
+    to every repeat. An answer with items SQS refused is not stored, so a resend queues them."""
+
+    def __init__(self, batches: Batches, store: BasePersistenceLayer, *, ttl_seconds: int) -> None:
+        self.batches = batches
+        self.config = IdempotencyConfig(
+            event_key_jmespath="idempotency_key",
+            payload_validation_jmespath="[contacts, on_conflict]",
+            expires_after_seconds=ttl_seconds,
+        )
+        self._submit_once: Callable[..., dict[str, Any]] = idempotent_function(
+            data_keyword_argument="payload", config=self.config, persistence_store=store
+        )(_submit_and_record)
+
+    def register(self, context: LambdaContext) -> None:
+        self.config.register_lambda_context(context)
+
+    def submit(
+        self, contacts: Sequence[Any], on_conflict: OnConflict, *, idempotency_key: str | None
+    ) -> BatchResponse:
+        if idempotency_key is None:
+            return self.batches.submit(contacts, on_conflict, None)
+        payload = {"idempotency_key": idempotency_key, "contacts": contacts, "on_conflict": on_conflict.value}
+        try:
+            with _idempotency_errors("batch"):
+                stored = self._submit_once(payload=payload, batches=self.batches)
+        except _NotAllQueued as partial:
+            return partial.response
+        return BatchResponse.model_validate(stored)
+
+
+class _NotAllQueued(Exception):
+    def __init__(self, response: BatchResponse) -> None:
+        super().__init__("SQS refused some items")
+        self.response = response
+
+
+def _submit_and_record(*, payload: dict[str, Any], batches: Batches) -> dict[str, Any]:
+    response = batches.submit(
+        payload["contacts"], OnConflict(payload["on_conflict"]), payload["idempotency_key"]
+    )
+    if response.failed:
+        raise _NotAllQueued(response)  # not stored: the resend with the same key sends what SQS refused
+    return response.model_dump(exclude_none=True)
+
+
+@contextlib.contextmanager
+def _idempotency_errors(what: str) -> Iterator[None]:
+    """Powertools' idempotency errors as the service's domain errors."""
+    try:
+        yield
+    except IdempotencyValidationError:
+        raise IdempotencyKeyReused(
+            f"This idempotency key was already used for a different {what}; use a new key for each."
+        ) from None
+    except (IdempotencyAlreadyInProgressError, IdempotencyItemAlreadyExistsError):
+        raise RequestInProgress(
+            "The same request is being processed right now; retry in a few seconds."
+        ) from None
+    except IdempotencyPersistenceLayerError:
+        raise IdempotencyStoreUnavailable(
+            "The idempotency store is unavailable; nothing was sent to Intercom. Retry later."
+        ) from None
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:

@@ -1,6 +1,7 @@
 """The SQS message contract, both ways: the body is a `POST /contacts` body; options travel as String
 message attributes. `to_message` writes it (the batch endpoint), `parse_record` reads it (the worker);
-any other producer writes the same.
+any other producer writes the same. Items of a `POST /contacts/batch` also carry `BatchId` and
+`BatchIndex`, where the worker records their outcome in the run log; other producers leave them out.
 
 Idempotency keys: a caller's `Idempotency-Key` header is at most 200 characters, because each item of
 a batch is sent with `<key>:<index>` (up to 4 more); the worker accepts up to 255 from any producer.
@@ -17,10 +18,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from intercom_contacts.models import strict_json
+from intercom_contacts.models.batch import BATCH_ID_PATTERN, MAX_BATCH_ITEMS
 from intercom_contacts.models.contact import ContactRequest, OnConflict, field_errors
 
 ON_CONFLICT_ATTRIBUTE = "OnConflict"
 IDEMPOTENCY_KEY_ATTRIBUTE = "IdempotencyKey"
+BATCH_ID_ATTRIBUTE = "BatchId"
+BATCH_INDEX_ATTRIBUTE = "BatchIndex"
 API_IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # printable ASCII, no spaces; room for ":999"
 MESSAGE_IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -46,6 +50,14 @@ class OutgoingMessage:
 
 
 @dataclass(frozen=True)
+class BatchItem:
+    """Where a message stands in the run log: its batch and its position in the posted `contacts`."""
+
+    batch_id: str
+    index: int
+
+
+@dataclass(frozen=True)
 class ContactMessage:
     """A received message: the contact to create, how to treat a duplicate, and its idempotency key
     (the producer's, or a hash of the body when it gave none)."""
@@ -53,6 +65,8 @@ class ContactMessage:
     request: ContactRequest
     on_conflict: OnConflict
     idempotency_key: str
+    caller_key: str | None = None  # the producer's own key, when it gave one
+    batch_item: BatchItem | None = None
 
 
 def item_idempotency_key(batch_key: str | None, index: int) -> str | None:
@@ -62,11 +76,17 @@ def item_idempotency_key(batch_key: str | None, index: int) -> str | None:
 
 
 def to_message(
-    request: ContactRequest, on_conflict: OnConflict, idempotency_key: str | None
+    request: ContactRequest,
+    on_conflict: OnConflict,
+    idempotency_key: str | None,
+    batch_item: BatchItem | None = None,
 ) -> OutgoingMessage:
     attributes = {ON_CONFLICT_ATTRIBUTE: on_conflict.value}
     if idempotency_key:
         attributes[IDEMPOTENCY_KEY_ATTRIBUTE] = idempotency_key
+    if batch_item:
+        attributes[BATCH_ID_ATTRIBUTE] = batch_item.batch_id
+        attributes[BATCH_INDEX_ATTRIBUTE] = str(batch_item.index)
     return OutgoingMessage(json.dumps(request.to_intercom(), separators=(",", ":")), attributes)
 
 
@@ -92,7 +112,28 @@ def parse_record(record: SQSRecord) -> ContactMessage:
         raise InvalidMessage(
             "INVALID_ATTRIBUTE", f"{IDEMPOTENCY_KEY_ATTRIBUTE} must be 1-255 printable characters."
         )
-    return ContactMessage(request, on_conflict, key or body_fingerprint(request, on_conflict))
+    has_batch = any(
+        _string_attribute(record, n) is not None for n in (BATCH_ID_ATTRIBUTE, BATCH_INDEX_ATTRIBUTE)
+    )
+    if has_batch and batch_item_of(record) is None:
+        raise InvalidMessage(
+            "INVALID_ATTRIBUTE",
+            f"{BATCH_ID_ATTRIBUTE} and {BATCH_INDEX_ATTRIBUTE} must name a batch item this service queued.",
+        )
+    return ContactMessage(
+        request, on_conflict, key or body_fingerprint(request, on_conflict), key, batch_item_of(record)
+    )
+
+
+def batch_item_of(record: SQSRecord) -> BatchItem | None:
+    """The run-log item a message stands for; None for a message that is not a batch's item."""
+    batch_id = _string_attribute(record, BATCH_ID_ATTRIBUTE)
+    index = _string_attribute(record, BATCH_INDEX_ATTRIBUTE)
+    if batch_id is None and index is None:
+        return None
+    if not (batch_id and BATCH_ID_PATTERN.match(batch_id) and index and index.isdigit()):
+        return None  # not one this service wrote: parse_record refuses the message
+    return BatchItem(batch_id, int(index)) if int(index) < MAX_BATCH_ITEMS else None
 
 
 def _on_conflict(value: str | None) -> OnConflict:

@@ -1,0 +1,413 @@
+"""The run log table: each queued batch and each of its items' outcome. Only DynamoDB access lives here;
+logic/batches.py decides what to write.
+
+One partition a batch: the header (`sk` = `batch`) and one item a contact (`sk` = `item#00042`).
+Each write is conditional or idempotent, so redeliveries, replays and concurrent workers never count
+twice: an item leaves `pending` or `failed` at most once per send, and the header's `finished` is a
+string set of item indexes (adding one twice is adding it once). Counts are read from the items
+themselves, so they are exact by construction. Records expire with the idempotency records.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from intercom_contacts.errors import RunLogUnavailable
+from intercom_contacts.models.messages import OutgoingMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+HEADER = "batch"
+WRITE_BATCH = 25  # BatchWriteItem's limit
+PARALLEL_WRITES = 8
+
+
+def item_key(index: int) -> str:
+    return f"item#{index:05d}"
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item as the batch endpoint records it: pending with its message, or rejected with a reason."""
+
+    index: int
+    status: str
+    message: OutgoingMessage | None = None
+    code: str | None = None
+    reason: str | None = None
+    role: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Header:
+    batch_id: str
+    submitted_at: str
+    updated_at: str
+    total: int
+    sendable: int  # items that were queued, not rejected
+    finished: frozenset[int]  # sendable items in a final state
+    version: int  # grows each time failed items are sent again
+    announced_version: int  # the version whose completion was announced
+
+    @property
+    def complete(self) -> bool:
+        return len(self.finished) >= self.sendable
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    status: str
+    attempts: int = 0
+    contact_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    role: str | None = None
+    external_id: str | None = None
+    message: OutgoingMessage | None = field(default=None, compare=False)
+
+
+class RunLog:
+    def __init__(self, dynamodb: DynamoDBClient, table_name: str, *, ttl_seconds: int) -> None:
+        self._dynamodb = dynamodb
+        self._table = table_name
+        self._ttl = ttl_seconds
+
+    # --- the batch endpoint ---------------------------------------------------------------------
+    def start(self, batch_id: str, items: Sequence[NewItem]) -> bool:
+        """Record a new batch and its items. False when the batch was already recorded (a resend of a
+        batch with the same Idempotency-Key): then only the items missing are written."""
+        sendable = sum(item.status == "pending" for item in items)
+        stamp, expiration = now_iso(), self._expiration()
+        header = {
+            "pk": _s(batch_id),
+            "sk": _s(HEADER),
+            "submitted_at": _s(stamp),
+            "updated_at": _s(stamp),
+            "total": _n(len(items)),
+            "sendable": _n(sendable),
+            "version": _n(1),
+            "announced_version": _n(0),
+            "expiration": _n(expiration),
+        }
+        records = [self._record(batch_id, item, stamp, expiration) for item in items]
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=header, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise RunLogUnavailable.wrap() from None
+            self._in_parallel(self._put_if_missing, records)
+            return False
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+        chunks = [records[start : start + WRITE_BATCH] for start in range(0, len(records), WRITE_BATCH)]
+        self._in_parallel(self._write_batch, chunks)
+        return True
+
+    def mark_unqueued(self, batch_id: str, index: int, code: str, reason: str) -> None:
+        """SQS refused the item's message: it is failed (a resend or a retry queues it)."""
+        self.finish(batch_id, index, "failed", code=code, reason=reason, attempt=False)
+
+    # --- the worker -----------------------------------------------------------------------------
+    def note_retry(self, batch_id: str, index: int, code: str, reason: str) -> None:
+        """An attempt failed and the item will be tried again: it stays pending with its last error."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(batch_id, item_key(index)),
+                UpdateExpression="SET #code = :code, reason = :reason, updated_at = :now ADD attempts :one",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#code": "code", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":code": _s(code),
+                    ":reason": _s(reason[:1000]),
+                    ":now": _s(now_iso()),
+                    ":one": _n(1),
+                    ":pending": _s("pending"),
+                },
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":  # not pending: a copy of a final item
+                raise RunLogUnavailable.wrap() from None
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+
+    def finish(
+        self,
+        batch_id: str,
+        index: int,
+        status: str,
+        *,
+        contact_id: str | None = None,
+        code: str | None = None,
+        reason: str | None = None,
+        attempt: bool = True,
+    ) -> Header | None:
+        """Move the item to a final status, then count it finished; returns the batch's header (None
+        when the run log has no such batch: expired, or the attributes named another stack's).
+
+        Only a pending or failed item moves (an item that reached created, existing or updated stays so:
+        a replay or a late copy changes nothing); counting is idempotent, so a retry after a crash
+        between the two writes completes the count."""
+        values: dict[str, AttributeValueTypeDef] = {
+            ":status": _s(status),
+            ":now": _s(now_iso()),
+            ":pending": _s("pending"),
+            ":failed": _s("failed"),
+            ":attempt": _n(1 if attempt else 0),
+        }
+        sets = ["#status = :status", "updated_at = :now"]
+        removes = []
+        for name, value in (("contact_id", contact_id), ("code", code), ("reason", reason)):
+            if value is None:
+                removes.append(f"#{name}")
+            else:
+                sets.append(f"#{name} = :{name}")
+                values[f":{name}"] = _s(value[:1000])
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(batch_id, item_key(index)),
+                UpdateExpression=expression + " ADD attempts :attempt",
+                ConditionExpression="#status IN (:pending, :failed)",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#contact_id": "contact_id",
+                    "#code": "code",
+                    "#reason": "reason",
+                },
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise RunLogUnavailable.wrap() from None
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+        return self._count_finished(batch_id, index)
+
+    def mark_announced(self, batch_id: str, version: int) -> None:
+        """The completion of `version` was announced: no later finish announces it again."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(batch_id, HEADER),
+                UpdateExpression="SET announced_version = :version",
+                ConditionExpression="announced_version < :version",
+                ExpressionAttributeValues={":version": _n(version)},
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":  # another worker announced it
+                raise RunLogUnavailable.wrap() from None
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+
+    # --- the retry endpoint ---------------------------------------------------------------------
+    def reopen(self, batch_id: str, index: int) -> None:
+        """Before a failed item is sent again: it no longer counts as finished, and the batch has a new
+        version whose completion will be announced."""
+        self._update_header(batch_id, "DELETE finished :index ADD version :one", index)
+
+    def requeued(self, batch_id: str, index: int) -> bool:
+        """After its message was sent again: the failed item is pending. False when it was not failed
+        any more (a worker finished it meanwhile); it is then counted finished again."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(batch_id, item_key(index)),
+                UpdateExpression="SET #status = :pending, updated_at = :now",
+                ConditionExpression="#status = :failed",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":pending": _s("pending"),
+                    ":failed": _s("failed"),
+                    ":now": _s(now_iso()),
+                },
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise RunLogUnavailable.wrap() from None
+            self._count_finished(batch_id, index)
+            return False
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+        return True
+
+    # --- reading --------------------------------------------------------------------------------
+    def header(self, batch_id: str) -> Header | None:
+        try:
+            found = self._dynamodb.get_item(
+                TableName=self._table, Key=_key(batch_id, HEADER), ConsistentRead=True
+            ).get("Item")
+        except (BotoCoreError, ClientError):
+            raise RunLogUnavailable.wrap() from None
+        return _header(batch_id, found) if found else None
+
+    def items(self, batch_id: str, *, after: int = -1, status: str | None = None) -> Iterator[Item]:
+        """The batch's items in index order, from after `after`, only those in `status` if given."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": _s(batch_id),
+                ":first": _s(item_key(after + 1)),
+                ":last": _s(item_key(99_999)),
+            },
+            "ConsistentRead": True,
+        }
+        if status is not None:
+            query["FilterExpression"] = "#status = :status"
+            query["ExpressionAttributeNames"] = {"#status": "status"}
+            query["ExpressionAttributeValues"][":status"] = _s(status)
+        while True:
+            try:
+                page = self._dynamodb.query(**query)
+            except (BotoCoreError, ClientError):
+                raise RunLogUnavailable.wrap() from None
+            yield from (_item(record) for record in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _count_finished(self, batch_id: str, index: int) -> Header | None:
+        return self._update_header(batch_id, "ADD finished :index", index)
+
+    def _update_header(self, batch_id: str, expression: str, index: int) -> Header | None:
+        values: dict[str, AttributeValueTypeDef] = {":index": {"SS": [str(index)]}, ":now": _s(now_iso())}
+        if ":one" in expression:
+            values[":one"] = _n(1)
+        try:
+            answer = self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(batch_id, HEADER),
+                UpdateExpression=f"{expression} SET updated_at = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return None
+            raise RunLogUnavailable.wrap() from None
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+        return _header(batch_id, answer["Attributes"])
+
+    def _record(self, batch_id: str, item: NewItem, stamp: str, expiration: int) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "pk": _s(batch_id),
+            "sk": _s(item_key(item.index)),
+            "index": _n(item.index),
+            "status": _s(item.status),
+            "attempts": _n(0),
+            "updated_at": _s(stamp),
+            "expiration": _n(expiration),
+        }
+        optional = {
+            "code": item.code,
+            "reason": item.reason,
+            "role": item.role,
+            "external_id": item.external_id,
+        }
+        record.update({name: _s(value) for name, value in optional.items() if value})
+        if item.message is not None:
+            record["body"] = _s(item.message.body)
+            record["attributes"] = {"M": {k: _s(v) for k, v in item.message.attributes.items()}}
+        return record
+
+    def _write_batch(self, records: list[dict[str, Any]]) -> None:
+        requests: Any = {self._table: [{"PutRequest": {"Item": record}} for record in records]}
+        for attempt in range(5):
+            try:
+                unprocessed = self._dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+            except (BotoCoreError, ClientError):
+                raise RunLogUnavailable.wrap() from None
+            if not unprocessed:
+                return
+            requests = unprocessed
+            time.sleep(0.05 * 2**attempt)
+        raise RunLogUnavailable.wrap()
+
+    def _put_if_missing(self, record: dict[str, Any]) -> None:
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=record, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise RunLogUnavailable.wrap() from None
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+
+    def _in_parallel(self, work: Any, inputs: Sequence[Any]) -> None:
+        with ThreadPoolExecutor(max_workers=PARALLEL_WRITES, thread_name_prefix="run-log") as pool:
+            list(pool.map(work, inputs))
+
+    def _expiration(self) -> int:
+        return int(time.time()) + self._ttl
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: int) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def _key(batch_id: str, sort_key: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": _s(batch_id), "sk": _s(sort_key)}
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _header(batch_id: str, record: dict[str, Any]) -> Header:
+    return Header(
+        batch_id=batch_id,
+        submitted_at=record["submitted_at"]["S"],
+        updated_at=record["updated_at"]["S"],
+        total=int(record["total"]["N"]),
+        sendable=int(record["sendable"]["N"]),
+        finished=frozenset(int(index) for index in record.get("finished", {}).get("SS", [])),
+        version=int(record["version"]["N"]),
+        announced_version=int(record["announced_version"]["N"]),
+    )
+
+
+def _item(record: dict[str, Any]) -> Item:
+    def text(name: str) -> str | None:
+        value = record.get(name, {}).get("S")
+        return str(value) if value is not None else None
+
+    body = text("body")
+    attributes = {k: v["S"] for k, v in record.get("attributes", {}).get("M", {}).items()}
+    return Item(
+        index=int(record["index"]["N"]),
+        status=record["status"]["S"],
+        attempts=int(record.get("attempts", {}).get("N", 0)),
+        contact_id=text("contact_id"),
+        code=text("code"),
+        reason=text("reason"),
+        role=text("role"),
+        external_id=text("external_id"),
+        message=OutgoingMessage(body, attributes) if body is not None else None,
+    )
