@@ -58,6 +58,18 @@ def test_duplicate_events_follow_their_on_conflict(
     assert (answer["multiValueHeaders"].get("X-Contact-Outcome") or [None])[0] == outcome
 
 
+@pytest.mark.parametrize(("name", "status"), [("api_batch_run_log.json", 200), ("api_batch_retry.json", 202)])
+def test_the_batch_events_read_and_retry_the_batch_api_batch_json_queued(
+    service_env: LocalAws, sandbox: IntercomSandbox, lambda_context: FakeLambdaContext, name: str, status: int
+) -> None:
+    # api_batch.json is sent with Idempotency-Key walkthrough-1; these name the batch that key gives
+    queued = json.loads(api.lambda_handler(_event("api_batch.json"), lambda_context)["body"])
+    answer = api.lambda_handler(_event(name), lambda_context)
+    assert answer["statusCode"] == status
+    if name == "api_batch_run_log.json":
+        assert json.loads(answer["body"])["batch_id"] == queued["batch_id"]
+
+
 def test_the_poison_batch_dead_letters_the_bad_records_and_creates_the_good(
     service_env: LocalAws, sandbox: IntercomSandbox, lambda_context: FakeLambdaContext
 ) -> None:
