@@ -179,3 +179,18 @@ def test_a_lead_an_earlier_attempt_sent_is_only_looked_up() -> None:
     # Then it is found by search and never sent again
     assert (result.outcome, result.contact["id"]) == (Outcome.CREATED, "lead-1")
     assert [name for name, _ in client.calls] == ["search"]
+
+
+def test_the_lead_lookup_covers_the_whole_day_it_was_sent_in() -> None:
+    # Given a lead sent 3 s after midnight UTC (Intercom's search compares timestamps by calendar day,
+    # and `>` a day means from the next day on)
+    lead = ContactRequest.model_validate({"role": "lead", "email": "l@example.com"})
+    sent = 1_795_996_803.0  # 2026-11-30T00:00:03Z
+    client = RecordingClient(
+        found={"id": "l", "role": "lead", "email": "l@example.com", "created_at": int(sent)}
+    )
+    # When it is looked up
+    _run(client, OnConflict.RETURN, lead, sent_before=sent)
+    # Then the search asks for leads created after 2026-11-28: from the 29th on, clock skew included
+    [(_, query)] = client.calls
+    assert {"field": "created_at", "operator": ">", "value": 1_795_824_000} in query["value"]

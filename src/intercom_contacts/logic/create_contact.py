@@ -25,6 +25,7 @@ CLOCK_SKEW_SECONDS = 10
 # How long one attempt keeps asking Intercom's search (eventually consistent) for a lead it sent.
 LOOKUP_BUDGET_SECONDS = 20.0
 LOOKUP_FIRST_WAIT_SECONDS = 1.0
+DAY_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _look_up_lead(
         "value": [
             {"field": "role", "operator": "=", "value": "lead"},
             {"field": "email", "operator": "=", "value": request.email},
-            {"field": "created_at", "operator": ">", "value": int(since) - CLOCK_SKEW_SECONDS},
+            {"field": "created_at", "operator": ">", "value": _day_before(since - CLOCK_SKEW_SECONDS)},
         ],
     }
     give_up = min(deadline, time.monotonic() + LOOKUP_BUDGET_SECONDS)
@@ -133,6 +134,12 @@ def _look_up_lead(
             )
         time.sleep(wait)
         wait *= 2
+
+
+def _day_before(moment: float) -> int:
+    """A timestamp to search `created_at >` with, for contacts created from `moment`'s day on: Intercom's
+    search compares timestamps by calendar day (UTC), and `>` a day means from the next day."""
+    return int(moment) // DAY_SECONDS * DAY_SECONDS - DAY_SECONDS
 
 
 def _created_by(contact: Mapping[str, Any], sent: Mapping[str, Any], since: float) -> bool:
