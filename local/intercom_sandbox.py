@@ -2,8 +2,8 @@
 
 It behaves as Intercom does where this service depends on it (auth, Accept, versions, 409 on a
 duplicate user, rate-limit headers and 429s, error lists) and validates every request body
-against Intercom's official schema in `../shared/intercom/`. Faults can be injected from Python or
-over HTTP (`/_sandbox/...`), so a person can break it on purpose while `make run` is up.
+against Intercom's official schema, vendored in `intercom_sandbox/schema/`. Faults can be injected
+from Python or over HTTP (`/_sandbox/...`), so a person can break it on purpose while `make run` is up.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import random
 import re
 import secrets
@@ -31,7 +30,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from jsonschema import Draft202012Validator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# Inside the repository, so that a plain clone has everything the sandbox reads.
+SCHEMA_DIR = Path(__file__).resolve().parent / "intercom_sandbox" / "schema"
 DEFAULT_CUSTOM_ATTRIBUTES = ("plan", "paid_subscriber", "monthly_spend", "team_mates", "source", "seats")
 DEFAULT_WINDOW_LIMIT = 1666  # 10,000 a minute, spread over 10-second windows
 WORKSPACE_ID = "ecahpwf5"
@@ -128,12 +128,8 @@ class IntercomSandbox:
         window_seconds: float = 10.0,
         custom_attributes: Iterable[str] = DEFAULT_CUSTOM_ATTRIBUTES,
         open_reads: bool = False,
-        schema_dir: Path | None = None,
     ) -> None:
-        directory = schema_dir or Path(
-            os.environ.get("INTERCOM_SCHEMA_DIR") or REPO_ROOT.parent / "shared/intercom"
-        )
-        self._schemas = _Schemas(directory)
+        self._schemas = _Schemas(SCHEMA_DIR)
         self._host, self._port = host, port
         self._lock = threading.Lock()
         self._token = token

@@ -1,7 +1,7 @@
 """The Intercom sandbox behaves as Intercom's contacts API does, checked over real HTTP.
 
 The service's tests are only as good as this double, so its answers are validated against
-Intercom's official schema in ../shared/intercom/ too.
+Intercom's official schema (vendored in local/intercom_sandbox/schema/) too.
 """
 
 from __future__ import annotations
