@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "intercom_sandbox" / "schema"
 DEFAULT_CUSTOM_ATTRIBUTES = ("plan", "paid_subscriber", "monthly_spend", "team_mates", "source", "seats")
 DEFAULT_WINDOW_LIMIT = 1666  # 10,000 a minute, spread over 10-second windows
 WORKSPACE_ID = "ecahpwf5"
-CONTACT_PATH = re.compile(r"^/contacts/(?P<id>[^/]+)(?P<action>/archive|/unarchive)?$")
+CONTACT_PATH = re.compile(r"^/contacts/(?P<id>[^/]+)(?P<unarchive>/unarchive)?$")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ class _Fault:
     mid_response: bool = False
     method: str | None = None
     path_prefix: str = "/contacts"
-    headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
 
 
@@ -197,10 +196,6 @@ class IntercomSandbox:
             self._limit, self._window = limit, window_seconds
             self._window_start, self._window_used = 0.0, 0
 
-    def define_custom_attribute(self, name: str) -> None:
-        with self._lock:
-            self._custom_attributes.add(name)
-
     def fail_next(
         self,
         count: int,
@@ -208,20 +203,9 @@ class IntercomSandbox:
         *,
         method: str | None = None,
         path_prefix: str = "/contacts",
-        headers: dict[str, str] | None = None,
         body: bytes | None = None,
     ) -> None:
-        self._inject(
-            _Fault(
-                "fail",
-                count,
-                status,
-                method=method,
-                path_prefix=path_prefix,
-                headers=headers or {},
-                body=body,
-            )
-        )
+        self._inject(_Fault("fail", count, status, method=method, path_prefix=path_prefix, body=body))
 
     def delay_next(self, count: int, seconds: float) -> None:
         self._inject(_Fault("delay", count, seconds=seconds))
@@ -334,40 +318,25 @@ class IntercomSandbox:
             return _Answer(200, _list(data))
         if path == "/contacts/search" and method == "POST":
             return self._search(self._json_object(body))
-        if path.startswith("/contacts/find_by_external_id/") and method == "GET":
-            external_id = unquote(path.removeprefix("/contacts/find_by_external_id/"))
-            with self._lock:
-                found = next(
-                    (
-                        c
-                        for c in self.contacts.values()
-                        if c["role"] == "user" and c["external_id"] == external_id
-                    ),
-                    None,
-                )
-                if found is None:
-                    raise _error(404, "not_found", "User Not Found")
-                return _Answer(200, self._public(found))
         match = CONTACT_PATH.match(path)
         if match:
-            contact_id, action = unquote(match["id"]), match["action"]
-            if method == "GET" and not action:
+            contact_id, unarchive = unquote(match["id"]), match["unarchive"]
+            if method == "GET" and not unarchive:
                 with self._lock:
                     return _Answer(200, self._public(self._existing(contact_id)))
-            if method == "PUT" and not action:
+            if method == "PUT" and not unarchive:
                 return self._update(contact_id, self._json_object(body))
-            if method == "POST" and action:
+            if method == "POST" and unarchive:
                 with self._lock:
                     contact = self._existing(contact_id)
-                    archived = action == "/archive"
-                    (self._archived.add if archived else self._archived.discard)(contact_id)
+                    self._archived.discard(contact_id)
                 return _Answer(
                     200,
                     {
                         "id": contact_id,
                         "external_id": contact["external_id"],
                         "type": "contact",
-                        "archived": archived,
+                        "archived": False,
                     },
                 )
         raise _error(404, "not_found", "Resource Not Found")
@@ -564,12 +533,6 @@ class IntercomSandbox:
             probability = float(payload.get("probability", 0.0))
             self.set_failure_rate(probability, int(payload.get("status", 500)), payload.get("seed"))
             return _Answer(200, {"probability": probability})
-        if path == "/_sandbox/token" and method == "POST":
-            self.rotate_token(str(payload["token"]))
-            return _Answer(200, {"rotated": True})
-        if path == "/_sandbox/reset" and method == "POST":
-            self.reset()
-            return _Answer(200, {"reset": True})
         if path == "/_sandbox/requests" and method == "GET":
             with self._lock:
                 listed = [
@@ -660,7 +623,6 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if fault is not None and fault.kind == "fail":
             answer = _error(fault.status, _code_for(fault.status), f"Injected failure {fault.status}")
-            answer.headers.update(fault.headers)
             if fault.body is not None:
                 answer.body = fault.body
             return answer
