@@ -1,0 +1,31 @@
+"""A stateful Intercom contacts API on loopback, for tests, the local stack and benchmarks.
+
+It behaves as Intercom does where this service depends on it (auth, Accept, versions, 409 on a
+duplicate user, rate-limit headers and 429s, error lists) and validates every request body against
+Intercom's official schema, vendored in `schema/` (see its README). Faults can be injected from
+Python or over HTTP, so a person can break it on purpose while `make run` is up.
+
+    with IntercomSandbox(token="t") as sandbox:   # sandbox.url: http://127.0.0.1:<port>
+        sandbox.fail_next(2, 503)                 # also delay_next, drop_next, set_latency,
+        ...                                       # set_failure_rate, set_rate_limit, rotate_token
+        sandbox.contacts, sandbox.requests        # what Intercom holds, what it was sent
+
+Intercom's routes: `POST /contacts`, `GET /contacts`, `GET`/`PUT /contacts/{id}`,
+`POST /contacts/{id}/unarchive`, `POST /contacts/search`.
+
+Control routes (no token needed):
+- `POST /_sandbox/faults` `{"kind": "fail", "status": 503, "count": 1}`; kind `delay` takes
+  `seconds`, kind `drop` takes `mid_response`. `DELETE /_sandbox/faults` clears them all.
+- `POST /_sandbox/rate-limit` `{"limit": 100, "window_seconds": 1}` (`limit` null: Intercom's).
+- `POST /_sandbox/failure-rate` `{"probability": 0.05, "status": 500, "seed": 11}`.
+- `GET /_sandbox/requests`: method, path, status and JSON body of every request so far.
+
+Modules: `schemas` (the vendored excerpts as validators), `state` (contacts, duplicates, search, the
+rate-limit window), `faults`, `server` (HTTP and the `IntercomSandbox` lifecycle), `__main__` (CLI:
+`python -m local.intercom_sandbox --port 8111`).
+"""
+
+from local.intercom_sandbox.server import IntercomSandbox, RecordedRequest
+from local.intercom_sandbox.state import DEFAULT_CUSTOM_ATTRIBUTES
+
+__all__ = ["DEFAULT_CUSTOM_ATTRIBUTES", "IntercomSandbox", "RecordedRequest"]
