@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.intercom_sandbox.faults import Fault, Faults
@@ -239,9 +239,18 @@ class IntercomSandbox:
         return Answer(404, {"error": "no such control"})
 
 
+def _parse_json(body: bytes) -> Any:
+    """Parse as Intercom does: NaN, Infinity and -Infinity, which Python's json accepts, are refused."""
+    return json.loads(body, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body or b"null")
+        value = _parse_json(body or b"null")
     except ValueError:
         raise intercom_error(400, "parameter_invalid", "The request body is not valid JSON") from None
     if not isinstance(value, dict):
@@ -278,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            parsed = json.loads(body) if body else None
+            parsed = _parse_json(body) if body else None
         except ValueError:
             parsed = None
         fault = self.sandbox._faults.take(method, parts.path)

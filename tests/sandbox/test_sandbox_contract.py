@@ -7,6 +7,7 @@ Intercom's official schema (vendored in local/intercom_sandbox/schema/) too.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -115,6 +116,17 @@ def test_bodies_intercom_would_refuse_are_refused(
 ) -> None:
     answer = _call(sandbox, "POST", "/contacts", body)
     assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, code)
+    assert sandbox.contacts == {}
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_a_non_standard_json_number_is_refused(sandbox: IntercomSandbox, number: float) -> None:
+    # Given a body with NaN, Infinity or -Infinity: Python's json writes and reads them, JSON has no such number
+    body = {"role": "user", "email": "n@example.com", "custom_attributes": {"monthly_spend": number}}
+    # When it is sent as a new contact
+    answer = _call(sandbox, "POST", "/contacts", body)
+    # Then Intercom's parser refuses it, and nothing is created
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, "parameter_invalid")
     assert sandbox.contacts == {}
 
 
