@@ -11,7 +11,10 @@ Python or over HTTP, so a person can break it on purpose while `make run` is up.
         sandbox.contacts, sandbox.requests        # what Intercom holds, what it was sent
 
 Intercom's routes: `POST /contacts`, `GET /contacts`, `GET`/`PUT /contacts/{id}`,
-`POST /contacts/{id}/unarchive`, `POST /contacts/search`.
+`POST /contacts/{id}/unarchive`, `POST /contacts/search`. Search takes the schema's `AND`/`OR`
+groups (nested, mixed with filters), `=` on any field (emails case-insensitive), and `=`, `>`, `<` on
+timestamps, which Intercom matches by calendar day (UTC here); an operator Intercom refuses is a 400,
+and so is one it accepts but the sandbox does not implement.
 
 Control routes (no token needed):
 - `POST /_sandbox/faults` `{"kind": "fail", "status": 503, "count": 1}`; kind `delay` takes

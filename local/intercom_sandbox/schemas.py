@@ -56,7 +56,10 @@ def load_schemas() -> Schemas:
     return Schemas(
         create=_validator(create),
         update=_validator(_read("update_contact_request.2.16.json")),
-        search=_validator(_read("contact_search_request.2.16.resolved.json")),
+        search=_validator(
+            _read("contact_search_request.2.16.resolved.json"),
+            refs=("single_filter_search_request", "multiple_filter_search_request"),
+        ),
         contact=_validator(_read("contact.2.16.resolved.json")),
         error=_validator(_read("error.2.16.json")),
         fields=frozenset(create["properties"]),
@@ -70,21 +73,30 @@ def _read(name: str) -> Any:
     return json.loads((SCHEMA_DIR / name).read_text())
 
 
-def _validator(openapi_schema: Any) -> Draft202012Validator:
-    return Draft202012Validator(_nullable_to_json_schema(openapi_schema))
+def _validator(openapi_schema: Any, refs: tuple[str, ...] = ()) -> Draft202012Validator:
+    """`refs` name the schemas the excerpt refers to (`#/components/schemas/<name>`), each vendored as
+    `<name>.2.16.json`; the search filters refer to themselves, so they stay refs instead of inlined."""
+    schema = _nullable_to_json_schema(openapi_schema)
+    schema["$defs"] = {name: _nullable_to_json_schema(_read(f"{name}.2.16.json")) for name in refs}
+    return Draft202012Validator(schema)
 
 
 def _nullable_to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0's `nullable: true` -> JSON Schema's `type: [t, "null"]`; drop `example`s."""
+    """OpenAPI 3.0's `nullable: true` -> JSON Schema's `type: [t, "null"]`; drop `example`s; point
+    `$ref`s at `$defs`."""
     if isinstance(node, list):
         return [_nullable_to_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    if "$ref" in node:  # the excerpts keep a few refs into the full document: accept an object there
-        return {"type": "object"}
     converted = {k: _nullable_to_json_schema(v) for k, v in node.items() if k not in {"nullable", "example"}}
-    if any("$ref" in member for member in node.get("oneOf", [])):  # stand-ins are alike: one of them suffices
-        converted["anyOf"] = converted.pop("oneOf")
+    if "$ref" in node:
+        converted["$ref"] = node["$ref"].replace("#/components/schemas/", "#/$defs/")
+    choices = converted.get("oneOf", [])
+    if choices and all(choice.get("type") == "array" for choice in choices):
+        # A search group may mix filters and groups (`role = user AND (email = x OR ...)`), which
+        # the spec's choice between an array of one and an array of the other does not allow.
+        del converted["oneOf"]
+        converted.update(type="array", items={"anyOf": [choice["items"] for choice in choices]})
     if node.get("nullable") and isinstance(node.get("type"), str):
         converted["type"] = [node["type"], "null"]
     if converted.get("format") == "date-time" and converted.get("type") in ("integer", ["integer", "null"]):

@@ -9,7 +9,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -19,6 +19,22 @@ from local.intercom_sandbox.schemas import Schemas, intercom_error
 DEFAULT_CUSTOM_ATTRIBUTES = ("plan", "paid_subscriber", "monthly_spend", "team_mates", "source", "seats")
 DEFAULT_WINDOW_LIMIT = 1666  # 10,000 a minute, spread over 10-second windows
 WORKSPACE_ID = "ecahpwf5"
+# The contact's timestamps, which search matches by calendar day (see `_date_filter`).
+DATE_FIELDS = frozenset(
+    {
+        "created_at",
+        "updated_at",
+        "signed_up_at",
+        "last_seen_at",
+        "last_replied_at",
+        "last_contacted_at",
+        "last_email_opened_at",
+        "last_email_clicked_at",
+    }
+)
+DAY = 86_400
+
+Filter = Callable[[dict[str, Any]], bool]
 
 
 class Workspace:
@@ -123,20 +139,9 @@ class Workspace:
         problem = next(iter(self._schemas.search.iter_errors(body)), None)
         if problem is not None:
             raise intercom_error(400, "parameter_invalid", problem.message)
-        query = body.get("query") or {}
-
-        def matches(contact: dict[str, Any], clause: dict[str, Any]) -> bool:
-            if clause.get("operator") in {"AND", "OR"}:
-                results = [matches(contact, sub) for sub in clause.get("value") or []]
-                return all(results) if clause["operator"] == "AND" else any(results)
-            value = contact.get(clause.get("field", ""))
-            wanted = clause.get("value")
-            if clause.get("field") == "email" and isinstance(value, str) and isinstance(wanted, str):
-                return value.lower() == wanted.lower()
-            return clause.get("operator") == "=" and value == wanted
-
+        matches = _search_filter(body["query"])
         with self._lock:
-            return _list([_public(c) for c in self.contacts.values() if matches(c, query)])
+            return _list([_public(c) for c in self.contacts.values() if matches(c)])
 
     # --- checks and storage (callers hold the lock where they touch the contacts) ------------
     def _check_contact_body(self, body: dict[str, Any], validator: Draft202012Validator) -> None:
@@ -240,6 +245,51 @@ class Workspace:
             contact[name]["url"] = f"/contacts/{contact['id']}/{name}"
         self.contacts[contact["id"]] = contact
         return dict(contact)
+
+
+def _search_filter(query: dict[str, Any]) -> Filter:
+    """A (schema-valid) search query as a test of one contact; raises the 400 for a filter Intercom
+    refuses, or one the sandbox does not implement, rather than find nothing."""
+    operator, wanted = query.get("operator"), query.get("value")
+    if operator in ("AND", "OR"):
+        parts = [_search_filter(part) for part in wanted or []]
+        combine = all if operator == "AND" else any
+        return lambda contact: combine(part(contact) for part in parts)
+    field = query.get("field", "")
+    if field in DATE_FIELDS:
+        return _date_filter(field, operator, wanted)
+    if operator != "=":
+        raise intercom_error(
+            400, "parameter_invalid", f"The sandbox implements only = on {field}, not {operator}", field
+        )
+    if field == "email" and isinstance(wanted, str):  # Intercom compares emails case-insensitively
+        return lambda contact: contact["email"] is not None and contact["email"].lower() == wanted.lower()
+    return lambda contact: contact.get(field) == wanted
+
+
+def _date_filter(field: str, operator: Any, wanted: Any) -> Filter:
+    """Intercom matches a timestamp by the calendar day it falls in, in the workspace's timezone (UTC
+    here): `=` is that whole day, `>` from the next day on, `<` before that day; `!=`, `<=`, `>=`, `IN`
+    and `NIN` are refused (POST /contacts/search's description in Intercom's spec)."""
+    if operator not in ("=", ">", "<"):
+        raise intercom_error(
+            400, "parameter_invalid", f"The {operator} operator is not supported on the date {field}", field
+        )
+    if isinstance(wanted, bool) or not isinstance(wanted, int | str) or not str(wanted).isdecimal():
+        raise intercom_error(400, "parameter_invalid", f"{field} is searched by a Unix timestamp", field)
+    day = int(wanted) // DAY * DAY
+
+    def matches(contact: dict[str, Any]) -> bool:
+        stamp: int | None = contact.get(field)
+        if stamp is None:
+            return False
+        if operator == "=":
+            return day <= stamp < day + DAY
+        if operator == ">":
+            return stamp >= day + DAY
+        return stamp < day
+
+    return matches
 
 
 def _fields_from(body: dict[str, Any]) -> dict[str, Any]:

@@ -189,6 +189,92 @@ def test_update_unarchive_and_search(sandbox: IntercomSandbox) -> None:
     assert _call(sandbox, "GET", "/contacts/missing").status == 404
 
 
+def _search(sandbox: IntercomSandbox, query: dict[str, Any]) -> Any:
+    return _call(sandbox, "POST", "/contacts/search", {"query": query})
+
+
+def _found_emails(answer: Any) -> list[str]:
+    assert answer.status == 200, answer.data
+    return sorted(contact["email"] for contact in _body(answer)["data"])
+
+
+JAN_1_0900, JAN_2_0900, JAN_3_0900 = 1577869200, 1577955600, 1578042000  # 2020, UTC
+
+
+@pytest.mark.parametrize("field", ["created_at", "updated_at", "signed_up_at"])
+@pytest.mark.parametrize(
+    ("operator", "value", "emails"),
+    [
+        (">", 1577865600, ["b@example.com", "c@example.com"]),  # Jan 1 08:00: from Jan 2 on
+        ("<", 1578006000, ["a@example.com"]),  # Jan 2 23:00: before Jan 2
+        ("=", "1577930400", ["b@example.com"]),  # Jan 2 02:00, as a string like Intercom's example
+    ],
+)
+def test_search_matches_a_timestamp_by_its_calendar_day(
+    sandbox: IntercomSandbox, field: str, operator: str, value: int | str, emails: list[str]
+) -> None:
+    # Given contacts stamped at 09:00 UTC on three consecutive days
+    for email, stamp in zip(["a", "b", "c"], [JAN_1_0900, JAN_2_0900, JAN_3_0900], strict=True):
+        sandbox.seed_contact(role="user", email=f"{email}@example.com", **{field: stamp})
+    # When they are searched by a timestamp within a day
+    answer = _search(sandbox, {"field": field, "operator": operator, "value": value})
+    # Then Intercom's day truncation decides, not the instant
+    assert _found_emails(answer) == emails
+
+
+@pytest.mark.parametrize("operator", [">=", "<=", "!=", "IN"])
+def test_search_refuses_operators_intercom_does_not_support_on_dates(
+    sandbox: IntercomSandbox, operator: str
+) -> None:
+    # When a date is searched with an operator Intercom documents as an error there
+    answer = _search(sandbox, {"field": "created_at", "operator": operator, "value": JAN_1_0900})
+    # Then it is a 400
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, "parameter_invalid")
+
+
+def test_search_refuses_an_operator_outside_intercoms_schema(sandbox: IntercomSandbox) -> None:
+    # Given a contact the filter would otherwise be about
+    sandbox.seed_contact(role="user", email="a@example.com")
+    # When it is searched with an operator the search schema does not list, inside a group
+    answer = _search(
+        sandbox, {"operator": "AND", "value": [{"field": "email", "operator": "LIKE", "value": "a"}]}
+    )
+    # Then it is a 400, not an empty result
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, "parameter_invalid")
+
+
+def test_search_says_so_when_the_sandbox_lacks_an_operator_intercom_has(sandbox: IntercomSandbox) -> None:
+    # When a string field is searched with `contains`, valid at Intercom but not implemented here
+    answer = _search(sandbox, {"field": "email", "operator": "~", "value": "example"})
+    # Then the sandbox refuses it loudly instead of finding nothing
+    assert answer.status == 400
+    assert "sandbox" in _body(answer)["errors"][0]["message"]
+
+
+def test_search_nests_and_or_over_role_email_and_external_id(sandbox: IntercomSandbox) -> None:
+    # Given a user found by email, a user found by external_id, and a lead with that email
+    sandbox.seed_contact(role="user", email="a@example.com")
+    sandbox.seed_contact(role="user", email="b@example.com", external_id="x-2")
+    sandbox.seed_contact(role="lead", email="a@example.com")
+    sandbox.seed_contact(role="user", email="c@example.com")
+    # When users are searched by email (in another case) or external_id, a group beside a filter
+    query = {
+        "operator": "AND",
+        "value": [
+            {"field": "role", "operator": "=", "value": "user"},
+            {
+                "operator": "OR",
+                "value": [
+                    {"field": "email", "operator": "=", "value": "A@Example.com"},
+                    {"field": "external_id", "operator": "=", "value": "x-2"},
+                ],
+            },
+        ],
+    }
+    # Then exactly the two users match
+    assert _found_emails(_search(sandbox, query)) == ["a@example.com", "b@example.com"]
+
+
 def test_the_control_plane_breaks_and_mends_it_over_http(sandbox: IntercomSandbox) -> None:
     http.request(
         "POST", sandbox.url + "/_sandbox/faults", body=json.dumps({"kind": "fail", "status": 503, "count": 5})
