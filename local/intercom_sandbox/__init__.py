@@ -21,6 +21,10 @@ Control routes (no token needed):
   `seconds`, kind `drop` takes `mid_response`. `DELETE /_sandbox/faults` clears them all.
 - `POST /_sandbox/rate-limit` `{"limit": 100, "window_seconds": 1}` (`limit` null: Intercom's).
 - `POST /_sandbox/failure-rate` `{"probability": 0.05, "status": 500, "seed": 11}`.
+- `POST /_sandbox/search-lag` `{"seconds": 120}`: a contact created from then on shows in search
+  only that much later, as Intercom's eventually consistent search does (also the constructor's
+  `search_lag_seconds` and `set_search_lag()`; `reset()` sets it back to 0). Seeded contacts are
+  old: search finds them at once.
 - `GET /_sandbox/requests`: method, path, status and JSON body of every request so far.
 
 Modules: `schemas` (the vendored excerpts as validators), `state` (contacts, duplicates, search, the

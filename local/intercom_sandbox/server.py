@@ -44,6 +44,7 @@ class IntercomSandbox:
         window_seconds: float = 10.0,
         custom_attributes: Iterable[str] = DEFAULT_CUSTOM_ATTRIBUTES,
         open_reads: bool = False,
+        search_lag_seconds: float = 0.0,
     ) -> None:
         self._schemas = load_schemas()
         self._workspace = Workspace(
@@ -51,6 +52,7 @@ class IntercomSandbox:
             custom_attributes=custom_attributes,
             rate_limit=rate_limit,
             window_seconds=window_seconds,
+            search_lag_seconds=search_lag_seconds,
         )
         self._faults = Faults()
         self._host, self._port = host, port
@@ -110,6 +112,11 @@ class IntercomSandbox:
 
     def set_rate_limit(self, limit: int | None, window_seconds: float = 10.0) -> None:
         self._workspace.set_rate_limit(limit, window_seconds)
+
+    def set_search_lag(self, seconds: float) -> None:
+        """A contact created from now on shows in `POST /contacts/search` only `seconds` later, as
+        Intercom's eventually consistent search does; `reset()` sets it back to 0."""
+        self._workspace.set_search_lag(seconds)
 
     def fail_next(
         self,
@@ -225,6 +232,10 @@ class IntercomSandbox:
         if path == "/_sandbox/rate-limit" and method == "POST":
             self.set_rate_limit(payload.get("limit"), float(payload.get("window_seconds", 10.0)))
             return Answer(200, {"limit": payload.get("limit")})
+        if path == "/_sandbox/search-lag" and method == "POST":
+            seconds = float(payload.get("seconds", 0.0))
+            self.set_search_lag(seconds)
+            return Answer(200, {"seconds": seconds})
         if path == "/_sandbox/failure-rate" and method == "POST":
             probability = float(payload.get("probability", 0.0))
             self.set_failure_rate(probability, int(payload.get("status", 500)), payload.get("seed"))

@@ -50,12 +50,17 @@ class Workspace:
         custom_attributes: Iterable[str],
         rate_limit: int | None,
         window_seconds: float,
+        search_lag_seconds: float,
     ) -> None:
         self._schemas = schemas
         self._lock = threading.Lock()
         self._custom_attributes = set(custom_attributes)
         self.contacts: dict[str, dict[str, Any]] = {}
         self._archived: set[str] = set()
+        # Intercom's search is eventually consistent: a contact created through the API shows there
+        # only from this instant (time.monotonic()) on.
+        self._search_lag = search_lag_seconds
+        self._searchable_from: dict[str, float] = {}
         self._limit = rate_limit
         self._window = window_seconds
         self._window_start = 0.0
@@ -67,11 +72,17 @@ class Workspace:
             self._limit, self._window = limit, window_seconds
             self._window_start, self._window_used = 0.0, 0
 
+    def set_search_lag(self, seconds: float) -> None:
+        """Contacts created from now on show in search only `seconds` later."""
+        with self._lock:
+            self._search_lag = seconds
+
     def archive(self, contact_id: str) -> None:
         with self._lock:
             self._archived.add(contact_id)
 
     def seed(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A contact that has been in the workspace a while: search finds it whatever the lag."""
         with self._lock:
             return self._store_new(fields)
 
@@ -79,6 +90,8 @@ class Workspace:
         with self._lock:
             self.contacts.clear()
             self._archived.clear()
+            self._search_lag = 0.0
+            self._searchable_from.clear()
             self._window_start, self._window_used = 0.0, 0
 
     # --- the rate-limit window ---------------------------------------------------------------
@@ -117,7 +130,9 @@ class Workspace:
         with self._lock:
             if body.get("role", "user") == "user":
                 self._refuse_duplicate(body, exclude=None)
-            return _public(self._store_new(body))
+            contact = self._store_new(body)
+            self._searchable_from[contact["id"]] = time.monotonic() + self._search_lag
+            return _public(contact)
 
     def update(self, contact_id: str, body: dict[str, Any]) -> dict[str, Any]:
         self._check_contact_body(body, self._schemas.update)
@@ -141,7 +156,9 @@ class Workspace:
             raise intercom_error(400, "parameter_invalid", problem.message)
         matches = _search_filter(body["query"])
         with self._lock:
-            return _list([_public(c) for c in self.contacts.values() if matches(c)])
+            now = time.monotonic()
+            indexed = (c for c in self.contacts.values() if self._searchable_from.get(c["id"], now) <= now)
+            return _list([_public(c) for c in indexed if matches(c)])
 
     # --- checks and storage (callers hold the lock where they touch the contacts) ------------
     def _check_contact_body(self, body: dict[str, Any], validator: Draft202012Validator) -> None:

@@ -275,6 +275,51 @@ def test_search_nests_and_or_over_role_email_and_external_id(sandbox: IntercomSa
     assert _found_emails(_search(sandbox, query)) == ["a@example.com", "b@example.com"]
 
 
+BY_EMAIL = {"field": "email", "operator": "=", "value": "lag@example.com"}
+
+
+def test_a_new_contact_shows_in_search_only_once_the_lag_has_passed(sandbox: IntercomSandbox) -> None:
+    # Given search lagging half a second behind, as Intercom's eventually consistent search does
+    sandbox.set_search_lag(0.5)
+    # When a contact is created
+    created = _body(_call(sandbox, "POST", "/contacts", {"role": "user", "email": "lag@example.com"}))
+    # Then search misses it at first, though the contact itself is there
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == []
+    assert _call(sandbox, "GET", f"/contacts/{created['id']}").status == 200
+    # And finds it once the lag has passed
+    time.sleep(0.6)
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == ["lag@example.com"]
+
+
+def test_the_search_lag_is_set_over_http(sandbox: IntercomSandbox) -> None:
+    # When a person sets a minute's lag through the control plane
+    http.request("POST", sandbox.url + "/_sandbox/search-lag", body=json.dumps({"seconds": 60}))
+    _call(sandbox, "POST", "/contacts", {"role": "user", "email": "lag@example.com"})
+    # Then a contact created after it is not found
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == []
+
+
+def test_reset_sets_the_search_lag_back_to_zero(sandbox: IntercomSandbox) -> None:
+    # Given a minute's lag, then a reset
+    sandbox.set_search_lag(60)
+    sandbox.reset()
+    # When a contact is created
+    _call(sandbox, "POST", "/contacts", {"role": "user", "email": "lag@example.com"})
+    # Then search finds it at once
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == ["lag@example.com"]
+
+
+def test_a_seeded_contact_is_old_enough_to_be_found_despite_the_lag() -> None:
+    # Given a sandbox started with a minute's lag, one contact seeded and one created through the API
+    with IntercomSandbox(token=TOKEN, search_lag_seconds=60) as lagging:
+        lagging.seed_contact(role="user", email="old@example.com")
+        _call(lagging, "POST", "/contacts", {"role": "user", "email": "new@example.com"})
+        # When every user is searched
+        answer = _search(lagging, {"field": "role", "operator": "=", "value": "user"})
+    # Then only the seeded one shows
+    assert _found_emails(answer) == ["old@example.com"]
+
+
 def test_the_control_plane_breaks_and_mends_it_over_http(sandbox: IntercomSandbox) -> None:
     http.request(
         "POST", sandbox.url + "/_sandbox/faults", body=json.dumps({"kind": "fail", "status": 503, "count": 5})
