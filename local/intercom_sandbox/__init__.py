@@ -18,7 +18,9 @@ and so is one it accepts but the sandbox does not implement.
 
 Control routes (no token needed):
 - `POST /_sandbox/faults` `{"kind": "fail", "status": 503, "count": 1}`; kind `delay` takes
-  `seconds`, kind `drop` takes `mid_response`. `DELETE /_sandbox/faults` clears them all.
+  `seconds` and `after_handling` (true: the request is handled at once and only its answer comes
+  late, as when Intercom created the contact but the client stopped waiting), kind `drop` takes
+  `mid_response`. `DELETE /_sandbox/faults` clears them all.
 - `POST /_sandbox/rate-limit` `{"limit": 100, "window_seconds": 1}` (`limit` null: Intercom's).
 - `POST /_sandbox/failure-rate` `{"probability": 0.05, "status": 500, "seed": 11}`.
 - `POST /_sandbox/search-lag` `{"seconds": 120}`: a contact created from then on shows in search

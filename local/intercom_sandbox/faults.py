@@ -17,6 +17,7 @@ class Fault:
     count: int
     status: int = 503
     seconds: float = 0.0
+    after_handling: bool = False  # a delay: Intercom does the work at once, its answer comes late
     mid_response: bool = False
     method: str | None = None
     path_prefix: str = "/contacts"

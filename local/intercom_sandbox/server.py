@@ -129,8 +129,10 @@ class IntercomSandbox:
     ) -> None:
         self._faults.inject(Fault("fail", count, status, method=method, path_prefix=path_prefix, body=body))
 
-    def delay_next(self, count: int, seconds: float) -> None:
-        self._faults.inject(Fault("delay", count, seconds=seconds))
+    def delay_next(self, count: int, seconds: float, *, after_handling: bool = False) -> None:
+        """The next `count` answers come `seconds` late. With `after_handling` the request is handled
+        (and recorded) first, so a client that gives up waiting has still, say, created the contact."""
+        self._faults.inject(Fault("delay", count, seconds=seconds, after_handling=after_handling))
 
     def drop_next(self, count: int, *, mid_response: bool = False) -> None:
         self._faults.inject(Fault("drop", count, mid_response=mid_response))
@@ -220,7 +222,8 @@ class IntercomSandbox:
             if kind == "fail":
                 self.fail_next(count, int(payload.get("status", 503)))
             elif kind == "delay":
-                self.delay_next(count, float(payload.get("seconds", 1.0)))
+                after_handling = bool(payload.get("after_handling", False))
+                self.delay_next(count, float(payload.get("seconds", 1.0)), after_handling=after_handling)
             elif kind == "drop":
                 self.drop_next(count, mid_response=bool(payload.get("mid_response", False)))
             else:
@@ -315,6 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
                 answer.status if answer else 0,
             )
         )
+        if fault is not None and fault.kind == "delay" and fault.after_handling:
+            time.sleep(fault.seconds)  # the work is done; the answer is on its way
         if answer is not None:
             self._send(answer)
             return
@@ -333,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.sandbox
         if sandbox._faults.latency:
             time.sleep(sandbox._faults.latency)
-        if fault is not None and fault.kind == "delay":
+        if fault is not None and fault.kind == "delay" and not fault.after_handling:
             time.sleep(fault.seconds)
         if fault is not None and fault.kind == "drop":
             sandbox._handle(method, path, headers, body)  # Intercom did the work; the answer is lost

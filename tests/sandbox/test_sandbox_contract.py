@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import urllib3
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from local.intercom_sandbox import IntercomSandbox
 from tests.conftest import TOKEN  # the `sandbox` fixture (tests/conftest.py) serves this token
@@ -167,6 +167,38 @@ def test_injected_faults(sandbox: IntercomSandbox) -> None:
     with pytest.raises(ProtocolError):
         http.request("GET", sandbox.url + "/contacts", headers=HEADERS, retries=False)
     assert [r.status for r in sandbox.requests] == [502, 200, 0]
+
+
+def _create_giving_up_after(sandbox: IntercomSandbox, seconds: float) -> None:
+    """POST a user with a read timeout of `seconds`, expecting to give up before the answer."""
+    with pytest.raises(ReadTimeoutError):
+        http.request(
+            "POST",
+            sandbox.url + "/contacts",
+            body=json.dumps({"role": "user", "email": "late@example.com"}),
+            headers=HEADERS,
+            timeout=urllib3.Timeout(connect=1, read=seconds),
+        )
+
+
+def test_a_delay_after_handling_creates_the_contact_before_the_late_answer(sandbox: IntercomSandbox) -> None:
+    # Given Intercom's next answer coming a second late, after the work is done
+    sandbox.delay_next(1, 1.0, after_handling=True)
+    # When a client gives up waiting for it after 0.3 s
+    _create_giving_up_after(sandbox, 0.3)
+    # Then the contact was created all the same, and its request recorded as answered
+    assert [c["email"] for c in sandbox.contacts.values()] == ["late@example.com"]
+    assert [r.status for r in sandbox.requests] == [200]
+
+
+def test_a_delay_after_handling_is_injected_over_http(sandbox: IntercomSandbox) -> None:
+    # Given the same late answer, injected through the control plane
+    fault = {"kind": "delay", "seconds": 1, "after_handling": True, "count": 1}
+    http.request("POST", sandbox.url + "/_sandbox/faults", body=json.dumps(fault))
+    # When a client gives up waiting after 0.3 s
+    _create_giving_up_after(sandbox, 0.3)
+    # Then the contact exists
+    assert [c["email"] for c in sandbox.contacts.values()] == ["late@example.com"]
 
 
 def test_update_unarchive_and_search(sandbox: IntercomSandbox) -> None:
