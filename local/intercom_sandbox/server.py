@@ -60,7 +60,7 @@ class IntercomSandbox:
         self.open_reads = open_reads
         self._requests_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -82,8 +82,7 @@ class IntercomSandbox:
             pass
 
         Handler.sandbox = sandbox
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self._host, self._port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="intercom-sandbox", daemon=True
         )
@@ -251,6 +250,12 @@ class IntercomSandbox:
                 ]
             return Answer(200, listed)
         return Answer(404, {"error": "no such control"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Load tests connect 50+ clients at once; http.server's backlog of 5 drops most of their SYNs.
+    request_queue_size = 128
 
 
 def _parse_json(body: bytes) -> Any:
