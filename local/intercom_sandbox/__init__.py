@@ -29,9 +29,13 @@ Control routes (no token needed):
   old: search finds them at once.
 - `GET /_sandbox/requests`: method, path, status and JSON body of every request so far.
 
+HTTPS: `IntercomSandbox(tls=True)` (CLI `--tls`) serves https://127.0.0.1:<port> with a certificate
+for 127.0.0.1 and localhost made at start and deleted at stop; a client trusts `sandbox.ca_file`
+(through SSL_CERT_FILE, REQUESTS_CA_BUNDLE, AWS_CA_BUNDLE or urllib3's `ca_certs`).
+
 Modules: `schemas` (the vendored excerpts as validators), `state` (contacts, duplicates, search, the
-rate-limit window), `faults`, `server` (HTTP and the `IntercomSandbox` lifecycle), `__main__` (CLI:
-`python -m local.intercom_sandbox --port 8111`).
+rate-limit window), `faults`, `server` (HTTP and the `IntercomSandbox` lifecycle), `tls`, `__main__`
+(CLI: `python -m local.intercom_sandbox --port 8111`).
 """
 
 from local.intercom_sandbox.server import IntercomSandbox, RecordedRequest

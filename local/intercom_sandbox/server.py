@@ -6,18 +6,23 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
+import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.intercom_sandbox.faults import Fault, Faults
 from local.intercom_sandbox.schemas import Answer, intercom_error, load_schemas
 from local.intercom_sandbox.state import DEFAULT_CUSTOM_ATTRIBUTES, Workspace
+from local.intercom_sandbox.tls import write_self_signed_certificate
 
 CONTACT_PATH = re.compile(r"^/contacts/(?P<id>[^/]+)(?P<unarchive>/unarchive)?$")
 
@@ -45,6 +50,7 @@ class IntercomSandbox:
         custom_attributes: Iterable[str] = DEFAULT_CUSTOM_ATTRIBUTES,
         open_reads: bool = False,
         search_lag_seconds: float = 0.0,
+        tls: bool = False,
     ) -> None:
         self._schemas = load_schemas()
         self._workspace = Workspace(
@@ -56,6 +62,9 @@ class IntercomSandbox:
         )
         self._faults = Faults()
         self._host, self._port = host, port
+        self._tls = tls
+        self._certificate_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._ca_file: str | None = None
         self._token = token
         self.open_reads = open_reads
         self._requests_lock = threading.Lock()
@@ -73,7 +82,16 @@ class IntercomSandbox:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the sandbox is not started")
-        return f"http://{self._host}:{self._server.server_address[1]}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self._host}:{self._server.server_address[1]}"
+
+    @property
+    def ca_file(self) -> str:
+        """With `tls=True`, the PEM file a client trusts (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
+        AWS_CA_BUNDLE, urllib3's ca_certs): the sandbox's self-signed certificate."""
+        if self._ca_file is None:
+            raise RuntimeError("the sandbox is not started with tls=True")
+        return self._ca_file
 
     def start(self) -> IntercomSandbox:
         sandbox = self
@@ -83,6 +101,12 @@ class IntercomSandbox:
 
         Handler.sandbox = sandbox
         self._server = _Server((self._host, self._port), Handler)
+        if self._tls:
+            self._certificate_dir = tempfile.TemporaryDirectory(prefix="intercom-sandbox-")
+            certificate, key = write_self_signed_certificate(Path(self._certificate_dir.name))
+            self._ca_file = str(certificate)
+            self._server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._server.tls.load_cert_chain(certificate, key)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="intercom-sandbox", daemon=True
         )
@@ -94,6 +118,9 @@ class IntercomSandbox:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._certificate_dir is not None:
+            self._certificate_dir.cleanup()
+            self._certificate_dir, self._ca_file = None, None
 
     def __enter__(self) -> IntercomSandbox:
         return self.start()
@@ -256,6 +283,20 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # Load tests connect 50+ clients at once; http.server's backlog of 5 drops most of their SYNs.
     request_queue_size = 128
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.tls is not None:
+            # The handshake happens on the connection's own thread, so one slow client cannot stall
+            # the accepting one.
+            connection = self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that hung up or refused the certificate: tests do both on purpose."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
+            super().handle_error(request, client_address)
 
 
 def _parse_json(body: bytes) -> Any:
