@@ -39,6 +39,8 @@ class RecordedRequest:
 
 
 class IntercomSandbox:
+    """Start it, point the service at `url`, break it on purpose, then read what it was sent."""
+
     def __init__(
         self,
         *,

@@ -57,9 +57,9 @@ class Workspace:
         self._custom_attributes = set(custom_attributes)
         self.contacts: dict[str, dict[str, Any]] = {}
         self._archived: set[str] = set()
-        # Intercom's search is eventually consistent: a contact created through the API shows there
-        # only from this instant (time.monotonic()) on.
         self._search_lag = search_lag_seconds
+        # Intercom's search is eventually consistent: a contact created through the API shows there
+        # only from its instant here (time.monotonic()) on.
         self._searchable_from: dict[str, float] = {}
         self._limit = rate_limit
         self._window = window_seconds
