@@ -1,18 +1,19 @@
 """The Intercom sandbox behaves as Intercom's contacts API does, checked over real HTTP.
 
 The service's tests are only as good as this double, so its answers are validated against
-Intercom's official schema in ../shared/intercom/ too.
+Intercom's official schema (vendored in local/intercom_sandbox/schema/) too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
 import pytest
 import urllib3
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from local.intercom_sandbox import IntercomSandbox
 from tests.conftest import TOKEN  # the `sandbox` fixture (tests/conftest.py) serves this token
@@ -118,6 +119,17 @@ def test_bodies_intercom_would_refuse_are_refused(
     assert sandbox.contacts == {}
 
 
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_a_non_standard_json_number_is_refused(sandbox: IntercomSandbox, number: float) -> None:
+    # Given a body with NaN, Infinity or -Infinity: Python's json writes and reads them, JSON has no such number
+    body = {"role": "user", "email": "n@example.com", "custom_attributes": {"monthly_spend": number}}
+    # When it is sent as a new contact
+    answer = _call(sandbox, "POST", "/contacts", body)
+    # Then Intercom's parser refuses it, and nothing is created
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, "parameter_invalid")
+    assert sandbox.contacts == {}
+
+
 def test_the_token_and_accept_and_version_headers_are_required(sandbox: IntercomSandbox) -> None:
     body = {"role": "lead", "email": "a@example.com"}
     assert _call(sandbox, "POST", "/contacts", body, headers={**HEADERS, "Accept": "text/html"}).status == 406
@@ -157,15 +169,46 @@ def test_injected_faults(sandbox: IntercomSandbox) -> None:
     assert [r.status for r in sandbox.requests] == [502, 200, 0]
 
 
-def test_update_archive_unarchive_find_and_search(sandbox: IntercomSandbox) -> None:
+def _create_giving_up_after(sandbox: IntercomSandbox, seconds: float) -> None:
+    """POST a user with a read timeout of `seconds`, expecting to give up before the answer."""
+    with pytest.raises(ReadTimeoutError):
+        http.request(
+            "POST",
+            sandbox.url + "/contacts",
+            body=json.dumps({"role": "user", "email": "late@example.com"}),
+            headers=HEADERS,
+            timeout=urllib3.Timeout(connect=1, read=seconds),
+        )
+
+
+def test_a_delay_after_handling_creates_the_contact_before_the_late_answer(sandbox: IntercomSandbox) -> None:
+    # Given Intercom's next answer coming a second late, after the work is done
+    sandbox.delay_next(1, 1.0, after_handling=True)
+    # When a client gives up waiting for it after 0.3 s
+    _create_giving_up_after(sandbox, 0.3)
+    # Then the contact was created all the same, and its request recorded as answered
+    assert [c["email"] for c in sandbox.contacts.values()] == ["late@example.com"]
+    assert [r.status for r in sandbox.requests] == [200]
+
+
+def test_a_delay_after_handling_is_injected_over_http(sandbox: IntercomSandbox) -> None:
+    # Given the same late answer, injected through the control plane
+    fault = {"kind": "delay", "seconds": 1, "after_handling": True, "count": 1}
+    http.request("POST", sandbox.url + "/_sandbox/faults", body=json.dumps(fault))
+    # When a client gives up waiting after 0.3 s
+    _create_giving_up_after(sandbox, 0.3)
+    # Then the contact exists
+    assert [c["email"] for c in sandbox.contacts.values()] == ["late@example.com"]
+
+
+def test_update_unarchive_and_search(sandbox: IntercomSandbox) -> None:
     contact = _body(
         _call(sandbox, "POST", "/contacts", {"role": "user", "email": "u@example.com", "external_id": "e9"})
     )
     path = f"/contacts/{contact['id']}"
     assert _body(_call(sandbox, "PUT", path, {"name": "New"}))["name"] == "New"
-    assert _body(_call(sandbox, "POST", path + "/archive"))["archived"] is True
+    sandbox.archive(contact["id"])
     assert _body(_call(sandbox, "POST", path + "/unarchive"))["archived"] is False
-    assert _body(_call(sandbox, "GET", "/contacts/find_by_external_id/e9"))["id"] == contact["id"]
     found = _body(
         _call(
             sandbox,
@@ -176,6 +219,137 @@ def test_update_archive_unarchive_find_and_search(sandbox: IntercomSandbox) -> N
     )
     assert [c["id"] for c in found["data"]] == [contact["id"]]
     assert _call(sandbox, "GET", "/contacts/missing").status == 404
+
+
+def _search(sandbox: IntercomSandbox, query: dict[str, Any]) -> Any:
+    return _call(sandbox, "POST", "/contacts/search", {"query": query})
+
+
+def _found_emails(answer: Any) -> list[str]:
+    assert answer.status == 200, answer.data
+    return sorted(contact["email"] for contact in _body(answer)["data"])
+
+
+JAN_1_0900, JAN_2_0900, JAN_3_0900 = 1577869200, 1577955600, 1578042000  # 2020, UTC
+
+
+@pytest.mark.parametrize("field", ["created_at", "updated_at", "signed_up_at"])
+@pytest.mark.parametrize(
+    ("operator", "value", "emails"),
+    [
+        (">", 1577865600, ["b@example.com", "c@example.com"]),  # Jan 1 08:00: from Jan 2 on
+        ("<", 1578006000, ["a@example.com"]),  # Jan 2 23:00: before Jan 2
+        ("=", "1577930400", ["b@example.com"]),  # Jan 2 02:00, as a string like Intercom's example
+    ],
+)
+def test_search_matches_a_timestamp_by_its_calendar_day(
+    sandbox: IntercomSandbox, field: str, operator: str, value: int | str, emails: list[str]
+) -> None:
+    # Given contacts stamped at 09:00 UTC on three consecutive days
+    for email, stamp in zip(["a", "b", "c"], [JAN_1_0900, JAN_2_0900, JAN_3_0900], strict=True):
+        sandbox.seed_contact(role="user", email=f"{email}@example.com", **{field: stamp})
+    # When they are searched by a timestamp within a day
+    answer = _search(sandbox, {"field": field, "operator": operator, "value": value})
+    # Then Intercom's day truncation decides, not the instant
+    assert _found_emails(answer) == emails
+
+
+@pytest.mark.parametrize("operator", [">=", "<=", "!=", "IN"])
+def test_search_refuses_operators_intercom_does_not_support_on_dates(
+    sandbox: IntercomSandbox, operator: str
+) -> None:
+    # When a date is searched with an operator Intercom documents as an error there
+    answer = _search(sandbox, {"field": "created_at", "operator": operator, "value": JAN_1_0900})
+    # Then it is a 400
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, "parameter_invalid")
+
+
+def test_search_refuses_an_operator_outside_intercoms_schema(sandbox: IntercomSandbox) -> None:
+    # Given a contact the filter would otherwise be about
+    sandbox.seed_contact(role="user", email="a@example.com")
+    # When it is searched with an operator the search schema does not list, inside a group
+    answer = _search(
+        sandbox, {"operator": "AND", "value": [{"field": "email", "operator": "LIKE", "value": "a"}]}
+    )
+    # Then it is a 400, not an empty result
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, "parameter_invalid")
+
+
+def test_search_says_so_when_the_sandbox_lacks_an_operator_intercom_has(sandbox: IntercomSandbox) -> None:
+    # When a string field is searched with `contains`, valid at Intercom but not implemented here
+    answer = _search(sandbox, {"field": "email", "operator": "~", "value": "example"})
+    # Then the sandbox refuses it loudly instead of finding nothing
+    assert answer.status == 400
+    assert "sandbox" in _body(answer)["errors"][0]["message"]
+
+
+def test_search_nests_and_or_over_role_email_and_external_id(sandbox: IntercomSandbox) -> None:
+    # Given a user found by email, a user found by external_id, and a lead with that email
+    sandbox.seed_contact(role="user", email="a@example.com")
+    sandbox.seed_contact(role="user", email="b@example.com", external_id="x-2")
+    sandbox.seed_contact(role="lead", email="a@example.com")
+    sandbox.seed_contact(role="user", email="c@example.com")
+    # When users are searched by email (in another case) or external_id, a group beside a filter
+    query = {
+        "operator": "AND",
+        "value": [
+            {"field": "role", "operator": "=", "value": "user"},
+            {
+                "operator": "OR",
+                "value": [
+                    {"field": "email", "operator": "=", "value": "A@Example.com"},
+                    {"field": "external_id", "operator": "=", "value": "x-2"},
+                ],
+            },
+        ],
+    }
+    # Then exactly the two users match
+    assert _found_emails(_search(sandbox, query)) == ["a@example.com", "b@example.com"]
+
+
+BY_EMAIL = {"field": "email", "operator": "=", "value": "lag@example.com"}
+
+
+def test_a_new_contact_shows_in_search_only_once_the_lag_has_passed(sandbox: IntercomSandbox) -> None:
+    # Given search lagging half a second behind, as Intercom's eventually consistent search does
+    sandbox.set_search_lag(0.5)
+    # When a contact is created
+    created = _body(_call(sandbox, "POST", "/contacts", {"role": "user", "email": "lag@example.com"}))
+    # Then search misses it at first, though the contact itself is there
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == []
+    assert _call(sandbox, "GET", f"/contacts/{created['id']}").status == 200
+    # And finds it once the lag has passed
+    time.sleep(0.6)
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == ["lag@example.com"]
+
+
+def test_the_search_lag_is_set_over_http(sandbox: IntercomSandbox) -> None:
+    # When a person sets a minute's lag through the control plane
+    http.request("POST", sandbox.url + "/_sandbox/search-lag", body=json.dumps({"seconds": 60}))
+    _call(sandbox, "POST", "/contacts", {"role": "user", "email": "lag@example.com"})
+    # Then a contact created after it is not found
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == []
+
+
+def test_reset_sets_the_search_lag_back_to_zero(sandbox: IntercomSandbox) -> None:
+    # Given a minute's lag, then a reset
+    sandbox.set_search_lag(60)
+    sandbox.reset()
+    # When a contact is created
+    _call(sandbox, "POST", "/contacts", {"role": "user", "email": "lag@example.com"})
+    # Then search finds it at once
+    assert _found_emails(_search(sandbox, BY_EMAIL)) == ["lag@example.com"]
+
+
+def test_a_seeded_contact_is_old_enough_to_be_found_despite_the_lag() -> None:
+    # Given a sandbox started with a minute's lag, one contact seeded and one created through the API
+    with IntercomSandbox(token=TOKEN, search_lag_seconds=60) as lagging:
+        lagging.seed_contact(role="user", email="old@example.com")
+        _call(lagging, "POST", "/contacts", {"role": "user", "email": "new@example.com"})
+        # When every user is searched
+        answer = _search(lagging, {"field": "role", "operator": "=", "value": "user"})
+    # Then only the seeded one shows
+    assert _found_emails(answer) == ["old@example.com"]
 
 
 def test_the_control_plane_breaks_and_mends_it_over_http(sandbox: IntercomSandbox) -> None:

@@ -1,0 +1,44 @@
+"""A stateful Intercom contacts API on loopback, for tests, the local stack and benchmarks.
+
+It behaves as Intercom does where this service depends on it (auth, Accept, versions, 409 on a
+duplicate user, rate-limit headers and 429s, error lists) and validates every request body against
+Intercom's official schema, vendored in `schema/` (see its README). Faults can be injected from
+Python or over HTTP, so a person can break it on purpose while `make run` is up.
+
+    with IntercomSandbox(token="t") as sandbox:   # sandbox.url: http://127.0.0.1:<port>
+        sandbox.fail_next(2, 503)                 # also delay_next, drop_next, set_latency,
+        ...                                       # set_failure_rate, set_rate_limit, rotate_token
+        sandbox.contacts, sandbox.requests        # what Intercom holds, what it was sent
+
+Intercom's routes: `POST /contacts`, `GET /contacts`, `GET`/`PUT /contacts/{id}`,
+`POST /contacts/{id}/unarchive`, `POST /contacts/search`. Search takes the schema's `AND`/`OR`
+groups (nested, mixed with filters), `=` on any field (emails case-insensitive), and `=`, `>`, `<` on
+timestamps, which Intercom matches by calendar day (UTC here); an operator Intercom refuses is a 400,
+and so is one it accepts but the sandbox does not implement.
+
+Control routes (no token needed):
+- `POST /_sandbox/faults` `{"kind": "fail", "status": 503, "count": 1}`; kind `delay` takes
+  `seconds` and `after_handling` (true: the request is handled at once and only its answer comes
+  late, as when Intercom created the contact but the client stopped waiting), kind `drop` takes
+  `mid_response`. `DELETE /_sandbox/faults` clears them all.
+- `POST /_sandbox/rate-limit` `{"limit": 100, "window_seconds": 1}` (`limit` null: Intercom's).
+- `POST /_sandbox/failure-rate` `{"probability": 0.05, "status": 500, "seed": 11}`.
+- `POST /_sandbox/search-lag` `{"seconds": 120}`: a contact created from then on shows in search
+  only that much later, as Intercom's eventually consistent search does (also the constructor's
+  `search_lag_seconds` and `set_search_lag()`; `reset()` sets it back to 0). Seeded contacts are
+  old: search finds them at once.
+- `GET /_sandbox/requests`: method, path, status and JSON body of every request so far.
+
+HTTPS: `IntercomSandbox(tls=True)` (CLI `--tls`) serves https://127.0.0.1:<port> with a certificate
+for 127.0.0.1 and localhost made at start and deleted at stop; a client trusts `sandbox.ca_file`
+(through SSL_CERT_FILE, REQUESTS_CA_BUNDLE, AWS_CA_BUNDLE or urllib3's `ca_certs`).
+
+Modules: `schemas` (the vendored excerpts as validators), `state` (contacts, duplicates, search, the
+rate-limit window), `faults`, `server` (HTTP and the `IntercomSandbox` lifecycle), `tls`, `__main__`
+(CLI: `python -m local.intercom_sandbox --port 8111`).
+"""
+
+from local.intercom_sandbox.server import IntercomSandbox, RecordedRequest
+from local.intercom_sandbox.state import DEFAULT_CUSTOM_ATTRIBUTES
+
+__all__ = ["DEFAULT_CUSTOM_ATTRIBUTES", "IntercomSandbox", "RecordedRequest"]

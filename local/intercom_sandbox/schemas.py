@@ -1,0 +1,104 @@
+"""Intercom's wire contract: the vendored OpenAPI excerpts as JSON Schema validators, and its error list."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+# Relative to this package, so that a plain clone of the repository has everything the sandbox reads.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+
+
+class Answer(Exception):
+    """What the sandbox sends back; raised where a request is refused, returned where it succeeds."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers: dict[str, str] = {}
+
+
+def intercom_error(status: int, code: str, message: str, field_name: str | None = None) -> Answer:
+    """An error list shaped as `error.2.16.json`."""
+    item: dict[str, Any] = {"code": code, "message": message}
+    if field_name:
+        item["field"] = field_name
+    return Answer(status, {"type": "error.list", "request_id": str(uuid.uuid4()), "errors": [item]})
+
+
+@dataclass(frozen=True)
+class Schemas:
+    create: Draft202012Validator
+    update: Draft202012Validator
+    search: Draft202012Validator
+    contact: Draft202012Validator
+    error: Draft202012Validator
+    fields: frozenset[str]  # what a create or update body may name
+    versions: frozenset[str]  # the valid Intercom-Version values
+    conflict_message: str  # the 409 for a live duplicate, with an example id
+    archived_message: str  # the 409 for an archived duplicate
+
+
+@functools.cache
+def load_schemas() -> Schemas:
+    """Read once per process: every sandbox validates against the same files."""
+    create = _read("create_contact_request.2.16.json")
+    versions = _read("servers_and_version.2.16.json")["intercom_version"]["enum"]
+    conflicts = _read("post_contacts_409_UNMERGED_draft_pr543.2.15.json")
+    examples = conflicts["content"]["application/json"]["examples"]
+    return Schemas(
+        create=_validator(create),
+        update=_validator(_read("update_contact_request.2.16.json")),
+        search=_validator(
+            _read("contact_search_request.2.16.resolved.json"),
+            refs=("single_filter_search_request", "multiple_filter_search_request"),
+        ),
+        contact=_validator(_read("contact.2.16.resolved.json")),
+        error=_validator(_read("error.2.16.json")),
+        fields=frozenset(create["properties"]),
+        versions=frozenset(versions),
+        conflict_message=examples["Contact already exists"]["value"]["errors"][0]["message"],
+        archived_message=examples["Archived contact already exists"]["value"]["errors"][0]["message"],
+    )
+
+
+def _read(name: str) -> Any:
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
+def _validator(openapi_schema: Any, refs: tuple[str, ...] = ()) -> Draft202012Validator:
+    """`refs` name the schemas the excerpt refers to (`#/components/schemas/<name>`), each vendored as
+    `<name>.2.16.json`; the search filters refer to themselves, so they stay refs instead of inlined."""
+    schema = _nullable_to_json_schema(openapi_schema)
+    schema["$defs"] = {name: _nullable_to_json_schema(_read(f"{name}.2.16.json")) for name in refs}
+    return Draft202012Validator(schema)
+
+
+def _nullable_to_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` -> JSON Schema's `type: [t, "null"]`; drop `example`s; point
+    `$ref`s at `$defs`."""
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _nullable_to_json_schema(v) for k, v in node.items() if k not in {"nullable", "example"}}
+    if "$ref" in node:
+        converted["$ref"] = node["$ref"].replace("#/components/schemas/", "#/$defs/")
+    choices = converted.get("oneOf", [])
+    if choices and all(choice.get("type") == "array" for choice in choices):
+        # A search group may mix filters and groups (`role = user AND (email = x OR ...)`), which
+        # the spec's choice between an array of one and an array of the other does not allow.
+        del converted["oneOf"]
+        converted.update(type="array", items={"anyOf": [choice["items"] for choice in choices]})
+    if node.get("nullable") and isinstance(node.get("type"), str):
+        converted["type"] = [node["type"], "null"]
+    if converted.get("format") == "date-time" and converted.get("type") in ("integer", ["integer", "null"]):
+        converted.pop("format")  # Intercom marks Unix-seconds integers as date-time
+    return converted
