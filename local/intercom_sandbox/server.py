@@ -177,6 +177,9 @@ class IntercomSandbox:
     def archive(self, contact_id: str) -> None:
         self._workspace.archive(contact_id)
 
+    def define_custom_attribute(self, name: str) -> None:
+        self._workspace.define_custom_attribute(name)
+
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         return self._workspace.seed(fields)
 

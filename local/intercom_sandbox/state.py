@@ -54,7 +54,8 @@ class Workspace:
     ) -> None:
         self._schemas = schemas
         self._lock = threading.Lock()
-        self._custom_attributes = set(custom_attributes)
+        self._initial_attributes = frozenset(custom_attributes)
+        self._custom_attributes = set(self._initial_attributes)
         self.contacts: dict[str, dict[str, Any]] = {}
         self._archived: set[str] = set()
         self._search_lag = search_lag_seconds
@@ -81,6 +82,11 @@ class Workspace:
         with self._lock:
             self._archived.add(contact_id)
 
+    def define_custom_attribute(self, name: str) -> None:
+        """What Intercom's data attributes API does: contacts may now carry `name`."""
+        with self._lock:
+            self._custom_attributes.add(name)
+
     def seed(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A contact that has been in the workspace a while: search finds it whatever the lag."""
         with self._lock:
@@ -90,6 +96,7 @@ class Workspace:
         with self._lock:
             self.contacts.clear()
             self._archived.clear()
+            self._custom_attributes = set(self._initial_attributes)
             self._search_lag = 0.0
             self._searchable_from.clear()
             self._window_start, self._window_used = 0.0, 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from intercom_contacts.errors import ContactConflict
+from intercom_contacts.errors import ContactConflict, IntercomTimeout, OutcomeUnknown
 from intercom_contacts.logic.create_contact import create_contact
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 
@@ -194,3 +195,28 @@ def test_the_lead_lookup_covers_the_whole_day_it_was_sent_in() -> None:
     # Then the search asks for leads created after 2026-11-28: from the 29th on, clock skew included
     [(_, query)] = client.calls
     assert {"field": "created_at", "operator": ">", "value": 1_795_824_000} in query["value"]
+
+
+class LostLeadClient(RecordingClient):
+    """Creates the lead, loses the answer, and then cannot search."""
+
+    def create_contact(
+        self, body: dict[str, Any], *, deadline: float, resend_after_loss: bool
+    ) -> dict[str, Any]:
+        self.calls.append(("create", resend_after_loss))
+        raise OutcomeUnknown("lost", sent_at=SENT_AT)
+
+    def search_contacts(self, query: dict[str, Any], *, deadline: float) -> list[dict[str, Any]]:
+        self.calls.append(("search", query))
+        raise IntercomTimeout("too little time left")
+
+
+def test_a_lost_lead_whose_search_fails_stays_unknown() -> None:
+    # Given a lead whose answer was lost, and a search that fails while time runs out
+    lead = ContactRequest.model_validate({"role": "lead", "email": "l@example.com"})
+    client = LostLeadClient()
+    # When its outcome is looked for
+    # Then it is unknown (which keeps it from being sent again), not the search's own error
+    with pytest.raises(OutcomeUnknown):
+        create_contact(lead, OnConflict.RETURN, client, deadline=time.monotonic() + 0.5)  # type: ignore[arg-type]
+    assert [name for name, _ in client.calls] == ["create", "search"]

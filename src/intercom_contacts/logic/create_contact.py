@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from intercom_contacts.errors import ContactConflict, OutcomeUnknown
+from intercom_contacts.errors import ContactConflict, ContactError, OutcomeUnknown
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 from intercom_contacts.observability import MetricUnit, metrics
@@ -103,7 +103,8 @@ def _look_up_lead(
 ) -> ContactResult:
     """The lead this request sent at `since`, found by email among the leads created since then.
 
-    Search is eventually consistent: it is asked again with growing waits while the budget lasts.
+    Search is eventually consistent: it is asked again with growing waits while the budget lasts. Not
+    found, whatever the reason (search failing included), is OutcomeUnknown: never a resend.
     """
     body = request.to_intercom()
     query = {
@@ -117,7 +118,10 @@ def _look_up_lead(
     give_up = min(deadline, time.monotonic() + LOOKUP_BUDGET_SECONDS)
     wait = LOOKUP_FIRST_WAIT_SECONDS
     while True:
-        found = client.search_contacts(query, deadline=deadline)
+        try:
+            found = client.search_contacts(query, deadline=deadline)
+        except ContactError:  # search failed this time: it cannot tell either way, so keep looking
+            found = []
         mine = sorted(
             (contact for contact in found if _created_by(contact, body, since)),
             key=lambda contact: int(contact.get("created_at") or 0),
