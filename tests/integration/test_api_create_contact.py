@@ -460,3 +460,15 @@ def test_a_configuration_error_tells_the_caller_nothing_about_the_configuration(
     assert (answer.status, answer.body["code"]) == (500, "CONFIGURATION_ERROR")
     assert "INTERCOM_MAX_ATTEMPTS" not in json.dumps(answer.body)
     assert answer.body["message"] == "The service is misconfigured; its operators have been told."
+
+
+def test_a_function_without_its_event_bus_is_refused_before_intercom_is_called(
+    call_api: CallApi, configure: Configure, sandbox: IntercomSandbox
+) -> None:
+    # Given a deployment whose event bus setting is missing
+    configure(EVENT_BUS_NAME="")
+    # When a lead is posted
+    answer = call_api(LEAD)
+    # Then nothing reaches Intercom: a caller's retry of this 500 cannot create a second lead
+    assert (answer.status, answer.body["code"]) == (500, "CONFIGURATION_ERROR")
+    assert sandbox.requests == []

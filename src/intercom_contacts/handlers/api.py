@@ -138,7 +138,7 @@ def post_contact(
     on_conflict: OnConflictQuery = OnConflict.RETURN,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[dict[str, Any]]:
-    creator = contact_creator()
+    creator, announcer = contact_creator(), outcomes()  # both before Intercom: a misconfiguration stops here
     creator.register(app.lambda_context)
     subject = Subject(role=contact.role, external_id=contact.external_id, idempotency_key=idempotency_key)
     try:
@@ -149,10 +149,10 @@ def post_contact(
         raise  # not an outcome of the contact: the first request's outcome is announced by it
     except ContactError as error:
         failure = error
-        _announce(lambda: outcomes().failed(subject, failure.code, failure.message), keyed=False)
+        _announce(lambda: announcer.failed(subject, failure.code, failure.message), keyed=False)
         raise
     _announce(
-        lambda: outcomes().finished(subject, result.outcome.value, result.contact),
+        lambda: announcer.finished(subject, result.outcome.value, result.contact),
         keyed=bool(idempotency_key),
     )
     metrics.add_metric(name=f"Contacts{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
