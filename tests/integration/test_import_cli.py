@@ -281,3 +281,59 @@ def test_a_bad_option_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         cli.main(["import", str(tmp_path / "contacts.csv"), "--role", "admin"])
     assert exit_.value.code == 2
+
+
+def _peak_rss_kb(api: FakeBatchApi, path: Path) -> int:
+    """Import `path` in a process of its own and return that process's peak resident memory."""
+    script = (
+        "import resource, sys\n"
+        "from intercom_contacts import cli\n"
+        "code = cli.main(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "import",
+            str(path),
+            "--api",
+            api.url,
+            "--api-key",
+            API_KEY,
+            "--poll-seconds",
+            "0.2",
+        ],
+        env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return int(finished.stderr.splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_million_row_file_of_100_mb_is_imported_in_flat_memory(api: FakeBatchApi, tmp_path: Path) -> None:
+    # Given a 10,000-row file and a million-row file of the same rows (about 100 MB)
+    header = "role,email,name,external_id,signed_up_at,custom_attributes.plan,phone\n"
+    row = "{role},person{n}@example.com,Person Number {n},ext-{n:08d},2024-05-01T10:00:00Z,plan-{plan},+1555{n:07d}\n"
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    for path, count in ((small, 10_000), (large, 1_000_000)):
+        with path.open("w") as out:
+            out.write(header)
+            out.writelines(
+                row.format(role="user" if n % 3 else "lead", n=n, plan=n % 7) for n in range(count)
+            )
+    assert large.stat().st_size > 100_000_000
+    # When each is imported
+    small_peak, large_peak = _peak_rss_kb(api, small), _peak_rss_kb(api, large)
+    # Then every row is created once, and the large import needed hardly more memory than the small one
+    assert len(api.contacts) == 1_010_000
+    with large.with_name("large.csv.results.csv").open() as results:
+        assert sum(1 for _ in results) == 1_000_001
+    assert max(api.queued.values()) == 1
+    assert large_peak - small_peak < 30_000, (small_peak, large_peak)
