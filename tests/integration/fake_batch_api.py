@@ -59,6 +59,7 @@ class FakeBatchApi:
     paused: bool = False  # the worker makes no progress
     down_after_posts: int | None = None  # every request after this many batch POSTs is answered 503
     max_page: int = 1000  # the most items a GET answers, whatever limit asks
+    run_log: bool = True  # False: a deployment from before GET /contacts/batch/{id}, no batch_id
     post_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -173,6 +174,8 @@ class FakeBatchApi:
             "failed": counts["failed"],
             "items": answers,
         }
+        if not self.run_log:
+            del answer["batch_id"]
         return (503 if counts["failed"] else 202), answer
 
     def _validated(self, contact: Any) -> Item:

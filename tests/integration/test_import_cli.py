@@ -240,6 +240,17 @@ def test_a_refused_api_key_is_a_usage_error_and_queues_nothing(
     assert not api.queued
 
 
+def test_a_service_without_the_run_log_stops_the_import_saying_what_to_deploy(
+    api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a deployment whose batch endpoint does not answer a batch_id
+    api.run_log = False
+    # When a file is imported, it stops after the first chunk, saying why and what to do
+    assert _import(api, _contacts_file(tmp_path, 3)) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("NO_RUN_LOG: ")
+    assert api.posts() == 1
+
+
 def test_a_dry_run_prints_every_problem_and_sends_nothing(
     api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

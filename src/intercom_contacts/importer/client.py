@@ -102,6 +102,13 @@ class BatchApi:
                 f"The service could not queue {answer.get('failed', 'some')} contact(s) of a batch after "
                 f"every retry (503); wait until it recovers, then {RESUME_HINT}.",
             )
+        if status == 202 and isinstance(answer, dict) and "batch_id" not in answer:
+            raise ImportStopped(
+                "NO_RUN_LOG",
+                f"{self.base_url} queued a batch but did not say its batch_id, so it cannot be followed: "
+                "this deployment predates GET /contacts/batch/{id}. Deploy the current service, then run "
+                "the same command again (the contacts already queued are not created twice).",
+            )
         return self._parsed(BatchAccepted, status, answer, expected=202)
 
     def state(self, batch_id: str, *, limit: int = 1, cursor: str | None = None) -> BatchState:
