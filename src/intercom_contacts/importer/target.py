@@ -51,7 +51,7 @@ def resolve(*, api: str | None, api_key: str | None, environ: Mapping[str, str],
             return checked(
                 values["API_URL"],
                 key or values.get("API_KEY") or LOCAL_API_KEY,
-                f"the local stack ({stack_file})",
+                f"the local stack, {stack_file}",
             )
     raise UsageProblem(
         "NO_API",
