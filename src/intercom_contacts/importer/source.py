@@ -51,8 +51,8 @@ class ContactFile:
     size: int
     delimiter: str = ","
     columns: tuple[str, ...] = ()
-    bytes_read: int = 0
-    _digest: Any = field(default_factory=hashlib.sha256, repr=False)
+    bytes_read: int = field(default=0, init=False)
+    _digest: Any = field(default_factory=hashlib.sha256, init=False, repr=False)
 
     @classmethod
     def open(cls, path: Path) -> ContactFile:
