@@ -63,12 +63,13 @@ class Ledger:
     def claim(self, identities: Iterable[str], row: int) -> int | None:
         """The earlier row with one of these identities; None (and they are this row's now) if none."""
         keys = list(identities)
-        if not keys:
-            return None
-        marks = ",".join("?" * len(keys))
-        found = self._db.execute(f"SELECT min(row) FROM identities WHERE key IN ({marks})", keys).fetchone()  # noqa: S608 # only placeholders are interpolated
-        if found[0] is not None:
-            return int(found[0])
+        earlier = [
+            found
+            for key in keys
+            for (found,) in self._db.execute("SELECT row FROM identities WHERE key = ?", (key,))
+        ]
+        if earlier:
+            return int(min(earlier))
         self._db.executemany("INSERT INTO identities VALUES (?, ?)", [(key, row) for key in keys])
         return None
 
@@ -134,6 +135,8 @@ class Ledger:
             writer = csv.writer(out)
             writer.writerow(RESULT_COLUMNS)
             writer.writerows(
-                self._db.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM rows ORDER BY row")  # noqa: S608 # fixed column names
+                self._db.execute(
+                    "SELECT row, email, external_id, status, contact_id, code, message FROM rows ORDER BY row"
+                )
             )
         os.replace(partial, path)
