@@ -15,12 +15,12 @@ export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECR
 export CONTACTS_QUEUE_URL CONTACTS_DLQ_URL
 endif
 
-.PHONY: install lint typecheck validate check audit build test test-fast unit integration run invoke bench redrive deploy clean
+.PHONY: install lint typecheck validate check audit build test test-fast unit integration run invoke bench redrive import deploy clean
 
-$(VENV)/.installed: requirements-dev.txt src/requirements.txt
+$(VENV)/.installed: requirements-dev.txt src/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt --editable .
 	touch $@
 
 install: $(VENV)/.installed
@@ -75,6 +75,10 @@ bench: install build
 
 redrive: install
 	$(PY) -m intercom_contacts.redrive $(ARGS)
+
+# make import FILE=contacts.csv ARGS="--role lead --dry-run"
+import: install
+	$(VENV)/bin/intercom-contacts import "$(FILE)" $(ARGS)
 
 deploy: build
 	sam deploy

@@ -1,0 +1,135 @@
+"""`intercom-contacts`: the service's command line. `import` sends a CSV or JSON Lines file of contacts
+through the batch API, with a live progress bar and a results file (README, "Import a file").
+
+Exit codes: 0 every row created, existing or updated; 1 some failed or were rejected, or the import
+stopped part-way (run the same command again to resume); 2 a usage or file problem, nothing sent;
+130 interrupted (Ctrl-C; resume the same way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from intercom_contacts.importer import target
+from intercom_contacts.importer.client import BatchApi
+from intercom_contacts.importer.mapping import ColumnMapping, Kind, parse_attribute_option
+from intercom_contacts.importer.problems import ImportProblem
+from intercom_contacts.importer.progress import progress_for
+from intercom_contacts.importer.run import POLL_SECONDS, ImportOptions, run_import
+from intercom_contacts.models.contact import OnConflict
+
+INTERRUPTED = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _import(args)
+    except ImportProblem as problem:
+        print(f"{problem.code}: {problem.message}", file=sys.stderr)
+        return problem.exit_code
+    except KeyboardInterrupt:
+        print(
+            "Interrupted. Run the same command again to pick up where it stopped: nothing is queued twice.",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+
+
+def _import(args: argparse.Namespace) -> int:
+    mapping = ColumnMapping(
+        dict(parse_attribute_option(option) for option in args.attribute),
+        ignored=args.ignore,
+        default_role=args.role,
+    )
+    options = ImportOptions(
+        Path(args.file),
+        mapping,
+        OnConflict(args.on_conflict),
+        retry_failed=args.retry_failed,
+        poll_seconds=args.poll_seconds,
+    )
+    api = None
+    if not args.dry_run:
+        where = (
+            target.from_stack(args.stack_name, args.api_key)
+            if args.stack_name
+            else target.resolve(api=args.api, api_key=args.api_key, environ=os.environ, cwd=Path.cwd())
+        )
+        print(f"Importing {options.path} into {where.url} ({where.origin})", file=sys.stderr)
+        api = BatchApi(where.url, where.api_key)
+    succeeded = run_import(options, api=api, progress=progress_for(sys.stderr), out=sys.stdout)
+    return 0 if succeeded else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intercom-contacts", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser(
+        "import",
+        help="create the contacts of a CSV or JSON Lines file",
+        description="Create the contacts of a CSV file (header row; comma or semicolon; UTF-8) or a JSON "
+        "Lines file (one contact object per line) through POST /contacts/batch. Every row is checked "
+        "before anything is sent; FILE.results.csv says what became of each row.",
+        epilog=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    command.add_argument("file", metavar="FILE")
+    mapping = command.add_argument_group("what the rows become")
+    mapping.add_argument("--role", choices=("user", "lead"), help="the role of rows that do not give one")
+    mapping.add_argument(
+        "--attribute",
+        action="append",
+        default=[],
+        metavar="NAME:TYPE",
+        help=f"send column NAME as a custom attribute of TYPE ({', '.join(Kind)}); repeatable",
+    )
+    mapping.add_argument(
+        "--ignore", action="append", default=[], metavar="COLUMN", help="leave this column out; repeatable"
+    )
+    mapping.add_argument(
+        "--on-conflict",
+        choices=[choice.value for choice in OnConflict],
+        default=OnConflict.RETURN.value,
+        help="when the user exists: keep it (return, the default), update it, or fail the row",
+    )
+    run = command.add_argument_group("how it runs")
+    run.add_argument("--dry-run", action="store_true", help="only check every row and print the report")
+    run.add_argument(
+        "--retry-failed", action="store_true", help="send the batches' failed rows back once, and follow them"
+    )
+    run.add_argument(
+        "--poll-seconds",
+        type=_positive,
+        default=POLL_SECONDS,
+        metavar="SECONDS",
+        help=f"how often to ask how the batches are doing (default {POLL_SECONDS:g})",
+    )
+    where = command.add_argument_group(
+        "where to send", "default: CONTACTS_API_URL and CONTACTS_API_KEY, else the local stack of `make run`"
+    )
+    target_options = where.add_mutually_exclusive_group()
+    target_options.add_argument("--api", metavar="URL", help="the API's base URL")
+    target_options.add_argument(
+        "--stack-name", metavar="NAME", help="a deployed stack: its outputs give the URL and key"
+    )
+    where.add_argument("--api-key", metavar="KEY", help="the API key (x-api-key)")
+    return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The batch API over HTTP: `POST /contacts/batch`, `GET /contacts/batch/{id}` and its retry endpoint.
+
+urllib3's Retry repeats 429s, 5xx answers and connection errors with exponential backoff, honouring
+Retry-After. POSTs are repeated too, which is safe: a batch carries its Idempotency-Key (the same key
+and body answer the same batch and queue nothing twice), and asking to retry a batch's failed items
+again finds none left to requeue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import urllib3
+from pydantic import BaseModel, ValidationError
+from urllib3.util.retry import Retry
+
+from intercom_contacts.importer.problems import ImportStopped, UsageProblem
+from intercom_contacts.models.batch import BatchResponse
+from intercom_contacts.models.contact import OnConflict
+
+RETRY = Retry(
+    total=8,
+    backoff_factor=0.5,
+    backoff_max=30,
+    status_forcelist=(429, 500, 502, 503, 504),
+    allowed_methods=frozenset({"GET", "POST"}),
+    redirect=0,  # never follow a redirect with the API key
+    raise_on_redirect=False,
+    raise_on_status=False,
+)
+TIMEOUT = urllib3.Timeout(connect=5, read=60)
+PAGE_LIMIT = 1000
+RESUME_HINT = "run the same command again to resume: nothing is queued twice"
+
+# What the batch API answers, read leniently: a newer service may add fields.
+
+
+class BatchAccepted(BatchResponse):
+    """`POST /contacts/batch`'s answer: the batch's id and a result per posted contact."""
+
+    batch_id: str
+
+
+class BatchCounts(BaseModel):
+    total: int = 0
+    pending: int = 0
+    created: int = 0
+    existing: int = 0
+    updated: int = 0
+    failed: int = 0
+    rejected: int = 0
+
+
+class BatchItemState(BaseModel):
+    index: int
+    status: Literal["pending", "created", "existing", "updated", "failed", "rejected"]
+    contact_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    attempts: int = 0
+
+
+class BatchState(BaseModel):
+    """`GET /contacts/batch/{id}`: how far the batch is, and one page of its items."""
+
+    batch_id: str
+    status: Literal["in_progress", "completed"]
+    counts: BatchCounts
+    items: list[BatchItemState] = []
+    next_cursor: str | None = None
+
+
+class RetryAccepted(BaseModel):
+    requeued: int
+
+
+class BatchApi:
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {
+            "x-api-key": api_key,
+            "accept": "application/json",
+            "user-agent": "intercom-contacts-import",
+        }
+        self._pool = urllib3.PoolManager(timeout=TIMEOUT)
+
+    def submit(self, body: bytes, *, key: str, on_conflict: OnConflict) -> BatchAccepted:
+        """Queue one chunk; only returns once every valid item is queued (a 503 is retried)."""
+        status, answer = self._call(
+            "POST",
+            "/contacts/batch",
+            fields={"on_conflict": on_conflict.value},
+            body=body,
+            headers={"content-type": "application/json", "Idempotency-Key": key},
+        )
+        if status == 503 and isinstance(answer, dict) and "items" in answer:
+            raise ImportStopped(
+                "QUEUE_SEND_FAILED",
+                f"The service could not queue {answer.get('failed', 'some')} contact(s) of a batch after "
+                f"every retry (503); wait until it recovers, then {RESUME_HINT}.",
+            )
+        if status == 202 and isinstance(answer, dict) and "batch_id" not in answer:
+            raise ImportStopped(
+                "NO_RUN_LOG",
+                f"{self.base_url} queued a batch but did not say its batch_id, so it cannot be followed: "
+                "this deployment predates GET /contacts/batch/{id}. Deploy the current service, then run "
+                "the same command again (the contacts already queued are not created twice).",
+            )
+        return self._parsed(BatchAccepted, status, answer, expected=202)
+
+    def state(self, batch_id: str, *, limit: int = 1, cursor: str | None = None) -> BatchState:
+        fields = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
+        status, answer = self._call("GET", f"/contacts/batch/{quote(batch_id, safe='')}", fields=fields)
+        return self._parsed(BatchState, status, answer, expected=200)
+
+    def items(self, batch_id: str) -> Iterator[BatchItemState]:
+        """Every item of the batch, page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.state(batch_id, limit=PAGE_LIMIT, cursor=cursor)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def retry_failed(self, batch_id: str) -> int:
+        """Send the batch's failed items back to the queue; how many went."""
+        status, answer = self._call("POST", f"/contacts/batch/{quote(batch_id, safe='')}/retry")
+        return self._parsed(RetryAccepted, status, answer, expected=202).requeued
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        fields: dict[str, str] | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        url = self.base_url + path
+        if fields:
+            url += "?" + urlencode(fields)
+        try:
+            response = self._pool.request(
+                method,
+                url,
+                body=body,
+                headers={**self._headers, **(headers or {})},
+                retries=RETRY,
+            )
+        except urllib3.exceptions.HTTPError as error:
+            reason = getattr(error, "reason", None) or error
+            raise ImportStopped(
+                "SERVICE_UNREACHABLE",
+                f"{self.base_url} did not answer {method} {path} ({reason}) after every retry; check the "
+                f"URL and the network, then {RESUME_HINT}.",
+            ) from None
+        try:
+            answer = json.loads(response.data) if response.data else None
+        except ValueError:
+            answer = None
+        return response.status, answer
+
+    def _parsed[M: BaseModel](self, model: type[M], status: int, answer: Any, *, expected: int) -> M:
+        if status == expected:
+            try:
+                return model.model_validate(answer)
+            except ValidationError:
+                raise ImportStopped(
+                    "BAD_RESPONSE",
+                    f"{self.base_url} answered {status} with a body that is not the batch API's; "
+                    "check that --api points at this service.",
+                ) from None
+        raise self._problem(status, answer)
+
+    def _problem(self, status: int, answer: Any) -> Exception:
+        body = answer if isinstance(answer, dict) else {}
+        code, message = str(body.get("code") or ""), str(body.get("message") or "")
+        if (status == 403 and message == "Missing Authentication Token") or code == "NOT_FOUND":
+            return UsageProblem(
+                "WRONG_API_URL",
+                f"{self.base_url} has no such route; give the API's base URL, the one that "
+                "POST /contacts is under (e.g. https://abc123.execute-api.eu-west-1.amazonaws.com/v1).",
+            )
+        if status in {401, 403}:
+            return UsageProblem(
+                "API_KEY_REFUSED",
+                f"{self.base_url} refused the API key ({status}); check --api-key or CONTACTS_API_KEY "
+                "(for a stack: aws apigateway get-api-key --api-key <ApiKeyId> --include-value).",
+            )
+        if code == "IDEMPOTENCY_KEY_REUSED":
+            return ImportStopped(
+                code,
+                "The service already holds a batch of this import (same file, same options) with "
+                "different contacts: another version of this tool started it. Finish it with that "
+                "version, or report this.",
+            )
+        if code == "BATCH_NOT_FOUND":
+            return ImportStopped(
+                code,
+                f"The service no longer knows a batch of this import ({message}); {RESUME_HINT}.",
+            )
+        if status == 429 or status >= 500:
+            return ImportStopped(
+                "SERVICE_UNAVAILABLE",
+                f"{self.base_url} answered {status} {code} after every retry; wait, then {RESUME_HINT}.",
+            )
+        return ImportStopped(
+            code or f"HTTP_{status}",
+            f"{self.base_url} answered {status}: {message or 'no explanation'}; report this if it persists.",
+        )

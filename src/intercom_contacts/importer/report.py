@@ -1,0 +1,60 @@
+"""What the import prints when it is done: the dry run's report, or the summary of what the service did."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+STATUS_ORDER = ("created", "existing", "updated", "failed", "rejected", "pending", "not_sent")
+ALWAYS_SHOWN = {"created", "existing", "updated", "failed", "rejected"}
+SUCCESSFUL = {"created", "existing", "updated"}
+
+
+def succeeded(statuses: Counter[tuple[str, str | None]]) -> bool:
+    return all(status in SUCCESSFUL for status, _ in +statuses)
+
+
+def dry_run(
+    path: Path, statuses: Counter[tuple[str, str | None]], rejected: Iterable[tuple[int, str, str]]
+) -> str:
+    lines = [f"row {row}: {code} {message}" for row, code, message in rejected]
+    total = sum(statuses.values())
+    refused = sum(count for (status, _), count in statuses.items() if status == "rejected")
+    codes = _codes(statuses, "rejected")
+    lines.append(
+        f"{path}: {total:,} rows, {total - refused:,} valid, {refused:,} rejected{codes}. "
+        "Nothing was sent (--dry-run)."
+    )
+    return "\n".join(lines)
+
+
+def summary(
+    path: Path, statuses: Counter[tuple[str, str | None]], results: Path | None, *, stopped: bool = False
+) -> str:
+    by_status = Counter[str]()
+    for (status, _), count in statuses.items():
+        by_status[status] += count
+    lines = [f"{path}: {sum(by_status.values()):,} rows"]
+    for status in STATUS_ORDER:
+        if status in ALWAYS_SHOWN or by_status[status]:
+            lines.append(
+                f"  {status.replace('_', ' '):<9} {by_status[status]:>10,}{_codes(statuses, status)}"
+            )
+    if results is not None:
+        lines.append(f"Results, row by row: {results}")
+    if by_status["failed"] and not stopped:
+        lines.append(
+            "Failed rows are in the service's dead-letter queue with their reason (the code above): fix the "
+            "cause, then run the same command with --retry-failed."
+        )
+    if by_status["rejected"]:
+        lines.append(
+            "Rejected rows were not sent: fix them (see the results file) and import them as a new file."
+        )
+    return "\n".join(lines)
+
+
+def _codes(statuses: Counter[tuple[str, str | None]], status: str) -> str:
+    codes = Counter({code: count for (kind, code), count in statuses.items() if kind == status and code})
+    return f" ({', '.join(f'{code} {count:,}' for code, count in codes.most_common())})" if codes else ""

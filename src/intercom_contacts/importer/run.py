@@ -1,0 +1,219 @@
+"""One import from start to end: read and check every row, then send the valid ones and follow them.
+
+Nothing is sent before the whole file has been read and checked. Then the valid rows go out in
+chunks, each with its idempotency key, while the batches already posted are followed through
+`GET /contacts/batch/{id}` (the oldest few each poll: the worker drains the queue roughly in order).
+A batch's outcomes go to the ledger as it completes; the results file is written from the ledger at
+the end, or when the import stops part-way. Nothing is kept between runs: a re-run posts the same
+chunks under the same keys, gets the same batches back from the service, and follows them on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import TextIO
+
+from intercom_contacts.importer import chunks, report, rows
+from intercom_contacts.importer.client import BatchApi, BatchCounts
+from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
+from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
+from intercom_contacts.importer.problems import ImportProblem, UsageProblem
+from intercom_contacts.importer.progress import Progress, Tally
+from intercom_contacts.importer.source import ContactFile
+from intercom_contacts.models.contact import OnConflict
+
+POLL_SECONDS = 2.0
+FOLLOW_WINDOW = 10  # batches asked about per poll, oldest first
+SHOW_EVERY_ROWS = 500
+MAX_UNKNOWN_KEYS = 20
+COUNTED = ("created", "existing", "updated", "failed", "rejected")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    path: Path
+    mapping: ColumnMapping
+    on_conflict: OnConflict = OnConflict.RETURN
+    retry_failed: bool = False
+    poll_seconds: float = POLL_SECONDS
+
+    @property
+    def results_path(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.results.csv")
+
+
+def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progress, out: TextIO) -> bool:
+    """Import the file (only check it when `api` is None) and print the summary (or the dry run's report).
+
+    True when every row was created, existing or updated (for a dry run: was valid). When the import
+    stops part-way, the results so far and the summary are written before the problem is raised again.
+    """
+    contact_file = ContactFile.open(options.path)
+    with (
+        TemporaryDirectory(prefix="intercom-contacts-import-") as scratch,
+        Ledger(Path(scratch) / "rows.sqlite") as ledger,
+    ):
+        job = FileImport(contact_file, options, ledger, progress)
+        job.read()
+        progress.close(job.tally)
+        if api is None:
+            out.write(report.dry_run(options.path, ledger.statuses(), ledger.rejected()) + "\n")
+            return job.tally.rejected == 0
+        try:
+            job.send(api)
+        except (ImportProblem, KeyboardInterrupt):
+            progress.close(job.tally)
+            if job.submitted:
+                ledger.write_results(options.results_path)
+                statuses = ledger.statuses()
+                out.write(report.summary(options.path, statuses, options.results_path, stopped=True) + "\n")
+            raise
+        progress.close(job.tally)
+        ledger.write_results(options.results_path)
+        statuses = ledger.statuses()
+        out.write(report.summary(options.path, statuses, options.results_path) + "\n")
+        return report.succeeded(statuses)
+
+
+@dataclass
+class FollowedBatch:
+    chunk: chunks.Chunk
+    batch_id: str
+    counts: BatchCounts
+    retried: bool = False
+
+
+@dataclass
+class FileImport:
+    """The state of one import; `read()` then, unless it is a dry run, `send()`."""
+
+    file: ContactFile
+    options: ImportOptions
+    ledger: Ledger
+    progress: Progress
+    tally: Tally = field(default_factory=Tally, init=False)
+    submitted: int = field(default=0, init=False)  # chunks the service answered
+    _locally_rejected: int = field(default=0, init=False)
+
+    def read(self) -> None:
+        """Check every row and keep it in the ledger; UsageProblem for a file that cannot be imported."""
+        mapping, tally = self.options.mapping, self.tally
+        if self.file.format == "csv":
+            mapping.check_columns(self.file.columns)
+        self.progress.show(tally)
+        unknown: dict[str, int] = {}
+        for record in self.file.records():
+            tally.read += 1
+            strays = [key for key in record.values if not mapping.maps(key)]
+            if strays:  # JSON Lines only: a CSV header was checked as a whole
+                for key in strays[: MAX_UNKNOWN_KEYS - len(unknown)]:
+                    unknown.setdefault(key, record.row)
+                continue
+            self._keep(rows.check(record, mapping))
+            if tally.read % SHOW_EVERY_ROWS == 0:
+                tally.done = self.file.bytes_read / max(self.file.size, 1)
+                self.progress.show(tally)
+        if unknown:
+            first = min(unknown.values())
+            raise unknown_columns(unknown, where=f" (keys of the JSON objects; the first on line {first})")
+        if tally.read == 0:
+            raise UsageProblem(
+                "NO_CONTACTS", f"{self.file.path} has a header row but no contacts; add one contact per row."
+            )
+        self._locally_rejected = tally.rejected
+        tally.done = 1.0
+        self.progress.show(tally)
+
+    def send(self, api: BatchApi) -> None:
+        """Post every chunk and follow every batch to its end (retrying failed items once if asked)."""
+        self.tally.phase, self.tally.done = "sending", 0.0
+        self.progress.show(self.tally)
+        run = chunks.run_id(self.file.digest, self.options.on_conflict, self.options.mapping.describe())
+        waiting = deque(chunks.plan(self.ledger.body_sizes()))
+        following: dict[int, FollowedBatch] = {}
+        next_poll = time.monotonic()
+        while waiting or following:
+            if waiting:
+                chunk = waiting.popleft()
+                following[chunk.number] = self._submit(api, run, chunk)
+            if following and (not waiting or time.monotonic() >= next_poll):
+                time.sleep(max(0.0, next_poll - time.monotonic()))
+                self._poll(api, following)
+                next_poll = time.monotonic() + self.options.poll_seconds
+            self.progress.show(self.tally)
+        self.tally.done = 1.0
+
+    def _keep(self, checked: rows.CheckedRow) -> None:
+        if checked.body is None:
+            self.ledger.add_rejected(
+                checked.row, checked.email, checked.external_id, str(checked.code), str(checked.message)
+            )
+            self.tally.rejected += 1
+        elif (first := self.ledger.claim(checked.identities, checked.row)) is not None:
+            self.ledger.add_rejected(
+                checked.row,
+                checked.email,
+                checked.external_id,
+                rows.DUPLICATE_ROW,
+                rows.duplicate_message(first),
+            )
+            self.tally.rejected += 1
+        else:
+            self.ledger.add_valid(checked.row, checked.email, checked.external_id, checked.body)
+
+    def _submit(self, api: BatchApi, run: str, chunk: chunks.Chunk) -> FollowedBatch:
+        accepted = api.submit(
+            chunks.body(self.ledger.bodies(chunk)),
+            key=chunks.chunk_key(run, chunk),
+            on_conflict=self.options.on_conflict,
+        )
+        self.submitted += 1
+        self.ledger.record(
+            chunk,
+            (
+                Outcome(item.index, PENDING)
+                if item.status == "queued"
+                else Outcome(item.index, "rejected", code=item.code, message=item.message)
+                for item in accepted.items
+            ),
+        )
+        self.tally.queued += accepted.queued
+        batch = FollowedBatch(chunk, accepted.batch_id, BatchCounts())
+        self._recount(
+            batch, BatchCounts(total=chunk.size, pending=accepted.queued, rejected=accepted.rejected)
+        )
+        return batch
+
+    def _poll(self, api: BatchApi, following: dict[int, FollowedBatch]) -> None:
+        for batch in list(following.values())[:FOLLOW_WINDOW]:
+            state = api.state(batch.batch_id)
+            self._recount(batch, state.counts)
+            if state.status != "completed":
+                continue
+            if state.counts.failed and self.options.retry_failed and not batch.retried:
+                api.retry_failed(batch.batch_id)
+                batch.retried = True
+                continue
+            self.ledger.record(
+                batch.chunk,
+                (
+                    Outcome(item.index, item.status, item.contact_id, item.code, item.message)
+                    for item in api.items(batch.batch_id)
+                ),
+            )
+            del following[batch.chunk.number]
+
+    def _recount(self, batch: FollowedBatch, counts: BatchCounts) -> None:
+        for name in COUNTED:
+            setattr(
+                self.tally,
+                name,
+                getattr(self.tally, name) + getattr(counts, name) - getattr(batch.counts, name),
+            )
+        batch.counts = counts
+        resolved = self.tally.finished + self.tally.rejected - self._locally_rejected
+        self.tally.done = resolved / max(self.ledger.valid, 1)

@@ -1,0 +1,89 @@
+"""The results file: one line per row of the file, in row order, whatever order batches complete in."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from intercom_contacts.importer.chunks import Chunk
+from intercom_contacts.importer.ledger import RESULT_COLUMNS, Ledger, Outcome
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "rows.sqlite") as ledger:
+        yield ledger
+
+
+def _results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as results:
+        return list(csv.DictReader(results))
+
+
+def test_rows_are_written_in_row_order_with_what_became_of_each(ledger: Ledger, tmp_path: Path) -> None:
+    # Given rows 2 to 6: two chunks of valid rows around a rejected row
+    ledger.add_valid(2, "a@example.com", None, b"{}")
+    ledger.add_valid(3, "b@example.com", "u-2", b"{}")
+    ledger.add_rejected(
+        4, "bad", None, "VALIDATION_ERROR", "Invalid fields: email is not a valid email address."
+    )
+    ledger.add_valid(5, "c@example.com", None, b"{}")
+    ledger.add_valid(6, "d@example.com", None, b"{}")
+    first, second = Chunk(0, 0, 2), Chunk(1, 2, 2)
+    # When the second chunk completes before the first, and the first only partly
+    ledger.record(
+        second, [Outcome(1, "failed", code="INTERCOM_UNAVAILABLE", message="x"), Outcome(0, "created", "c3")]
+    )
+    ledger.record(first, [Outcome(0, "existing", "c1"), Outcome(1, "pending")])
+    path = tmp_path / "contacts.csv.results.csv"
+    ledger.write_results(path)
+    # Then the file has the documented columns and one line per row, in row order
+    rows = _results(path)
+    assert tuple(rows[0]) == RESULT_COLUMNS
+    assert [
+        (r["row"], r["email"], r["external_id"], r["status"], r["contact_id"], r["code"]) for r in rows
+    ] == [
+        ("2", "a@example.com", "", "existing", "c1", ""),
+        ("3", "b@example.com", "u-2", "pending", "", ""),
+        ("4", "bad", "", "rejected", "", "VALIDATION_ERROR"),
+        ("5", "c@example.com", "", "created", "c3", ""),
+        ("6", "d@example.com", "", "failed", "", "INTERCOM_UNAVAILABLE"),
+    ]
+
+
+def test_valid_rows_never_sent_are_reported_as_not_sent(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.add_valid(2, "a@example.com", None, b"{}")
+    ledger.write_results(tmp_path / "results.csv")
+    assert _results(tmp_path / "results.csv")[0]["status"] == "not_sent"
+
+
+def test_an_outcome_outside_the_chunk_changes_no_other_row(ledger: Ledger) -> None:
+    # Given two chunks of one row
+    ledger.add_valid(2, "a@example.com", None, b"{}")
+    ledger.add_valid(3, "b@example.com", None, b"{}")
+    # When the first chunk's answer names an index it does not have
+    ledger.record(Chunk(0, 0, 1), [Outcome(1, "created", "c9")])
+    # Then the second chunk's row is untouched
+    assert ledger.statuses() == {("not_sent", None): 2}
+
+
+def test_the_results_replace_an_older_file_only_once_complete(ledger: Ledger, tmp_path: Path) -> None:
+    # Given the results of an earlier run
+    path = tmp_path / "results.csv"
+    path.write_text("old\n")
+    ledger.add_rejected(2, None, None, "MALFORMED_ROW", "The row is not valid JSON.")
+    # When this run writes its own
+    ledger.write_results(path)
+    # Then they replace the old ones, and no partial file is left behind
+    assert _results(path)[0]["code"] == "MALFORMED_ROW"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "rows.sqlite"]
+
+
+def test_bodies_come_back_per_chunk_in_order(ledger: Ledger) -> None:
+    for row in range(2, 7):
+        ledger.add_valid(row, None, f"u{row}", f'{{"n":{row}}}'.encode())
+    assert ledger.bodies(Chunk(1, 2, 2)) == [b'{"n":4}', b'{"n":5}']
+    assert list(ledger.body_sizes()) == [7] * 5
