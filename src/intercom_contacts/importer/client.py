@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from urllib3.util.retry import Retry
 
 from intercom_contacts.importer.problems import ImportStopped, UsageProblem
-from intercom_contacts.models.batch import BatchResponse
+from intercom_contacts.models.batch import BatchResponse, BatchRunLog, RetryResponse, RunLogItem
 from intercom_contacts.models.contact import OnConflict
 
 RETRY = Retry(
@@ -35,46 +35,8 @@ TIMEOUT = urllib3.Timeout(connect=5, read=60)
 PAGE_LIMIT = 1000
 RESUME_HINT = "run the same command again to resume: nothing is queued twice"
 
-# What the batch API answers, read leniently: a newer service may add fields.
-
-
-class BatchAccepted(BatchResponse):
-    """`POST /contacts/batch`'s answer: the batch's id and a result per posted contact."""
-
-    batch_id: str
-
-
-class BatchCounts(BaseModel):
-    total: int = 0
-    pending: int = 0
-    created: int = 0
-    existing: int = 0
-    updated: int = 0
-    failed: int = 0
-    rejected: int = 0
-
-
-class BatchItemState(BaseModel):
-    index: int
-    status: Literal["pending", "created", "existing", "updated", "failed", "rejected"]
-    contact_id: str | None = None
-    code: str | None = None
-    message: str | None = None
-    attempts: int = 0
-
-
-class BatchState(BaseModel):
-    """`GET /contacts/batch/{id}`: how far the batch is, and one page of its items."""
-
-    batch_id: str
-    status: Literal["in_progress", "completed"]
-    counts: BatchCounts
-    items: list[BatchItemState] = []
-    next_cursor: str | None = None
-
-
-class RetryAccepted(BaseModel):
-    requeued: int
+# What the batch API answers is read with the service's own models (models/batch.py); they ignore
+# fields they do not know, so a newer service may add some.
 
 
 class BatchApi:
@@ -87,7 +49,7 @@ class BatchApi:
         }
         self._pool = urllib3.PoolManager(timeout=TIMEOUT)
 
-    def submit(self, body: bytes, *, key: str, on_conflict: OnConflict) -> BatchAccepted:
+    def submit(self, body: bytes, *, key: str, on_conflict: OnConflict) -> BatchResponse:
         """Queue one chunk; only returns once every valid item is queued (a 503 is retried)."""
         status, answer = self._call(
             "POST",
@@ -109,14 +71,14 @@ class BatchApi:
                 "this deployment predates GET /contacts/batch/{id}. Deploy the current service, then run "
                 "the same command again (the contacts already queued are not created twice).",
             )
-        return self._parsed(BatchAccepted, status, answer, expected=202)
+        return self._parsed(BatchResponse, status, answer, expected=202)
 
-    def state(self, batch_id: str, *, limit: int = 1, cursor: str | None = None) -> BatchState:
+    def state(self, batch_id: str, *, limit: int = 1, cursor: str | None = None) -> BatchRunLog:
         fields = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
         status, answer = self._call("GET", f"/contacts/batch/{quote(batch_id, safe='')}", fields=fields)
-        return self._parsed(BatchState, status, answer, expected=200)
+        return self._parsed(BatchRunLog, status, answer, expected=200)
 
-    def items(self, batch_id: str) -> Iterator[BatchItemState]:
+    def items(self, batch_id: str) -> Iterator[RunLogItem]:
         """Every item of the batch, page after page."""
         cursor: str | None = None
         while True:
@@ -129,7 +91,7 @@ class BatchApi:
     def retry_failed(self, batch_id: str) -> int:
         """Send the batch's failed items back to the queue; how many went."""
         status, answer = self._call("POST", f"/contacts/batch/{quote(batch_id, safe='')}/retry")
-        return self._parsed(RetryAccepted, status, answer, expected=202).requeued
+        return self._parsed(RetryResponse, status, answer, expected=202).requeued
 
     def _call(
         self,

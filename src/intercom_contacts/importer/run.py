@@ -18,12 +18,13 @@ from tempfile import TemporaryDirectory
 from typing import TextIO
 
 from intercom_contacts.importer import chunks, report, rows
-from intercom_contacts.importer.client import BatchApi, BatchCounts
+from intercom_contacts.importer.client import BatchApi
 from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
 from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
 from intercom_contacts.importer.problems import ImportProblem, UsageProblem
 from intercom_contacts.importer.progress import Progress, Tally
 from intercom_contacts.importer.source import ContactFile
+from intercom_contacts.models.batch import BatchCounts
 from intercom_contacts.models.contact import OnConflict
 
 POLL_SECONDS = 2.0
@@ -182,7 +183,7 @@ class FileImport:
             ),
         )
         self.tally.queued += accepted.queued
-        batch = FollowedBatch(chunk, accepted.batch_id, BatchCounts())
+        batch = FollowedBatch(chunk, accepted.batch_id, BatchCounts(total=0))
         self._recount(
             batch, BatchCounts(total=chunk.size, pending=accepted.queued, rejected=accepted.rejected)
         )
