@@ -51,8 +51,8 @@ def _start(moto: bool, scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
             except Exception:
                 time.sleep(0.1)
         raise TimeoutError("moto did not start")
-    ready = scratch / "aws-port"
-    process = subprocess.Popen([sys.executable, "-m", "local.aws_server", "--ready-file", str(ready)])
+    ready = scratch / "sqs-port"
+    process = subprocess.Popen([sys.executable, "-m", "local.sqs", "--ready-file", str(ready)])
     return process, f"http://127.0.0.1:{wait_ready(ready, process)}"
 
 
@@ -123,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--moto", action="store_true", help="moto's server instead of local/aws_server.py")
+    parser.add_argument("--moto", action="store_true", help="moto's server instead of local/sqs.py")
     parser.add_argument("depths", nargs="+", type=int)
     args = parser.parse_args(argv)
-    print(("moto server" if args.moto else "local SQS (local/aws_server.py)"), flush=True)
+    print(("moto server" if args.moto else "local SQS (local/sqs.py)"), flush=True)
     print(report(measure(args.depths, moto=args.moto)))
     return 0
 

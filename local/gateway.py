@@ -34,8 +34,8 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 
 from local.events import api_gateway_event
 from local.functions import api_routes, load_function
-from local.processes import announce_ready
-from local.runtime import FunctionPool, Invoke, QuietServer
+from local.processes import QuietServer, announce_ready
+from local.runtime import FunctionPool, Invoke
 
 STAGE = "/v1"
 SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"

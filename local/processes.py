@@ -1,11 +1,25 @@
-"""How the local stack's processes tell their parent they are ready: a file written once, whole."""
+"""What the local stack's processes share: how they tell their parent they are ready (a file written
+once, whole), and a threaded HTTP server that takes a peer hanging up in its stride."""
 
 from __future__ import annotations
 
 import os
 import subprocess  # nosec B404 # only waits on processes this project started
+import sys
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A threaded HTTP server that takes a peer hanging up as part of life, not as an error to print."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exception(), ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def announce_ready(path: Path, text: str) -> None:

@@ -22,10 +22,11 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
 from local.functions import LocalFunction
+from local.processes import QuietServer
 
 RUNTIME = "/2018-06-01/runtime"
 INIT_TIMEOUT_SECONDS = 30  # Lambda allows 10 s; here several environments import at once on few cores
@@ -144,16 +145,6 @@ class _Process:
         self.api.shutdown()
         self.api.server_close()
         on_exit(self)
-
-
-class QuietServer(ThreadingHTTPServer):
-    """A threaded HTTP server that takes a peer hanging up as part of life, not as an error to print."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exception(), ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class _RuntimeApi(BaseHTTPRequestHandler):

@@ -7,7 +7,9 @@ send, receive, delete and visibility changes cost O(log n); only the approximate
 GetQueueAttributes scan.
 
 It speaks SQS's JSON protocol (what boto3 sends) and answers as moto does, errors included
-(tests/integration/test_local_sqs.py compares them). Calls: CreateQueue, GetQueueUrl, ListQueues,
+(tests/integration/test_local_sqs.py compares them). It runs in a process of its own
+(`python -m local.sqs --port N --ready-file F`), so that the batch endpoint's sends and the poller's
+receives never wait behind moto's DynamoDB for one interpreter. Calls: CreateQueue, GetQueueUrl, ListQueues,
 GetQueueAttributes, SetQueueAttributes, SendMessage(Batch), ReceiveMessage (long polling included),
 DeleteMessage(Batch), ChangeMessageVisibility(Batch); a redrive policy moves a message to its
 dead-letter queue on the receive after its maxReceiveCount, as SQS does. Not modelled: FIFO queues,
@@ -16,18 +18,24 @@ retention expiry, permissions, tags, message move tasks (answered 501, as an uns
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import heapq
 import json
 import secrets
+import signal
 import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
+
+from local.processes import QuietServer, announce_ready
 
 ACCOUNT_ID = "123456789012"
 SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"  # moto's: the caller of every local request
@@ -508,3 +516,47 @@ def _received(
         answer["MD5OfMessageAttributes"] = md5_of_attributes(attributes)
         answer["MessageAttributes"] = attributes
     return answer
+
+
+class _HttpHandler(BaseHTTPRequestHandler):
+    sqs: LocalSqs
+    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: one line per call would drown the functions' logs."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        target = self.headers.get("X-Amz-Target", "")
+        status, headers, payload = self.sqs.handle(
+            target, body, f"http://{self.headers.get('Host', 'localhost')}"
+        )
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def serve(port: int = 0) -> QuietServer:
+    """A new, empty SQS listening on loopback (port 0: a free one); call serve_forever() to answer."""
+    return QuietServer(("127.0.0.1", port), type("Handler", (_HttpHandler,), {"sqs": LocalSqs()}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready-file", type=Path, help="written with the port once listening")
+    args = parser.parse_args(argv)
+    server = serve(args.port)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: threading.Thread(target=server.shutdown).start())
+    if args.ready_file:
+        announce_ready(args.ready_file, str(server.server_address[1]))
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

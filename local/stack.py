@@ -2,7 +2,8 @@
 
 A small supervisor of processes, each standing in for what runs it on AWS:
 
-- local AWS (local/aws_server.py): SQS, DynamoDB and Secrets Manager, provisioned from template.yaml;
+- local AWS, provisioned from template.yaml: SQS (local/sqs.py) in a process of its own, DynamoDB and
+  Secrets Manager (moto, local/aws_server.py) in another, which is also the one endpoint for all three;
 - the Intercom sandbox (or the real Intercom with INTERCOM_TOKEN);
 - a local API Gateway (local/gateway.py) in front of LOCAL_API_PROCESSES execution environments of
   each API function (4 by default);
@@ -116,7 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     children: list[Child] = []
     exit_code = 0
     try:
-        aws_server = Child("aws_server", ["--ready-file", str(scratch / "aws")], base_env, essential=True)
+        sqs = Child("sqs", ["--ready-file", str(scratch / "sqs")], base_env, essential=True)
+        children.append(sqs.start())
+        sqs_endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'sqs', sqs.popen)}"
+        aws_server = Child(
+            "aws_server",
+            ["--sqs-endpoint", sqs_endpoint, "--ready-file", str(scratch / "aws")],
+            base_env,
+            essential=True,
+        )
         children.append(aws_server.start())
         if real_token:
             token, base_url = real_token, None
@@ -132,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         resources = scratch / "resources.json"
         resources.write_text(json.dumps(values))
 
-        function_env = {**base_env, **aws.env()}
+        function_env = {**base_env, **aws.env(), "AWS_ENDPOINT_URL_SQS": sqs_endpoint}
         common = ["--resources", str(resources)]
         gateway = Child(
             "gateway",

@@ -2,8 +2,8 @@
 
 The same script of calls (provisioning, the batch endpoint's sends, the poller's receives and deletes,
 the worker's visibility changes and dead-lettering, redrive's receives) runs against moto and against
-local/aws_server.py; the answers must be equal once ids, receipt handles and timestamps are replaced
-by placeholders in order of appearance.
+the stack's endpoint (local/aws_server.py forwarding to local/sqs.py); the answers must be equal once
+ids, receipt handles and timestamps are replaced by placeholders in order of appearance.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from local.aws import client
 from local.aws_server import server
+from local.sqs import serve
 
 TIMESTAMPS = {
     "SentTimestamp",
@@ -32,11 +33,14 @@ NOT_IN_MOTO = {"RedriveAllowPolicy"}
 
 @pytest.fixture(scope="module")
 def local_endpoint() -> Iterator[str]:
-    aws = server()
-    thread = threading.Thread(target=aws.serve_forever, daemon=True)
-    thread.start()
+    """The stack's AWS endpoint: moto, with SQS forwarded to the local SQS."""
+    sqs = serve()
+    threading.Thread(target=sqs.serve_forever, daemon=True).start()
+    aws = server(f"http://127.0.0.1:{sqs.server_address[1]}")
+    threading.Thread(target=aws.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{aws.server_address[1]}"
     aws.shutdown()
+    sqs.shutdown()
 
 
 class Recorder:
@@ -247,4 +251,3 @@ def test_dynamodb_and_secrets_manager_are_moto_behind_the_same_endpoint(local_en
     # Then moto answered it
     assert secrets.get_secret_value(SecretId="s")["SecretString"] == "v"
     assert client(local_endpoint, "dynamodb").list_tables()["TableNames"] == []
-
