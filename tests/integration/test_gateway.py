@@ -74,34 +74,54 @@ def test_a_path_template_fills_resource_and_path_parameters(api_url: str, functi
 
 
 def test_a_route_without_parameters_has_none(api_url: str, function: StubFunction) -> None:
+    # When a path matches a route without parameters
     http.request("POST", f"{api_url}/contacts/batch", headers=KEY)
-    assert (function.events[-1]["resource"], function.events[-1]["pathParameters"]) == ("/contacts/batch", None)
+    # Then the resource is the path, and there are no path parameters
+    assert (function.events[-1]["resource"], function.events[-1]["pathParameters"]) == (
+        "/contacts/batch",
+        None,
+    )
 
 
 def test_a_literal_segment_wins_over_a_parameter(api_url: str, function: StubFunction) -> None:
+    # When one path matches /contacts/batch/latest and /contacts/batch/{batch_id}, another only the latter
     http.request("GET", f"{api_url}/contacts/batch/latest", headers=KEY)
     http.request("GET", f"{api_url}/contacts/batch/b-1", headers=KEY)
-    assert [e["resource"] for e in function.events] == ["/contacts/batch/latest", "/contacts/batch/{batch_id}"]
+    # Then the literal route wins the first, as on API Gateway
+    assert [e["resource"] for e in function.events] == [
+        "/contacts/batch/latest",
+        "/contacts/batch/{batch_id}",
+    ]
 
 
 def test_a_greedy_parameter_takes_the_rest_of_the_path(api_url: str, function: StubFunction) -> None:
+    # When a path matches /files/{path+}
     http.request("GET", f"{api_url}/files/a/b/c.txt", headers=KEY)
+    # Then the parameter holds every remaining segment
     assert function.events[-1]["pathParameters"] == {"path": "a/b/c.txt"}
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/contacts"), ("POST", "/contacts/batch/b-1"), ("GET", "/contacts/batch/b-1/retry"), ("GET", "/files")],
+    [
+        ("GET", "/contacts"),
+        ("POST", "/contacts/batch/b-1"),
+        ("GET", "/contacts/batch/b-1/retry"),
+        ("GET", "/files"),
+    ],
 )
 def test_no_matching_route_is_missing_authentication_token(
     api_url: str, function: StubFunction, method: str, path: str
 ) -> None:
+    # When no route has this method and path
     answer = http.request(method, f"{api_url}{path}", headers=KEY)
+    # Then API Gateway's answer comes back, and the function is not invoked
     assert (answer.status, json.loads(answer.data)) == (403, {"message": "Missing Authentication Token"})
     assert function.events == []
 
 
 def test_the_route_table_matches_as_api_gateway_prefers() -> None:
+    # Given the synthetic routes: then literal beats parameter, and an unknown method matches nothing
     assert match_route(ROUTES, "GET", "/contacts/batch/latest") == (ROUTES[3], {})
     assert match_route(ROUTES, "GET", "/contacts/batch/x") == (ROUTES[2], {"batch_id": "x"})
     assert match_route(ROUTES, "DELETE", "/contacts") is None
@@ -129,7 +149,9 @@ def test_a_malformed_header_is_refused_with_400(api_url: str, function: StubFunc
     # When a header holds a control character (a bare CR would split it in two), a bad name, or a fold
     status = _raw_request(
         api_url,
-        b"POST /contacts HTTP/1.1\r\nHost: local\r\nx-api-key: k\r\n" + header + b"\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /contacts HTTP/1.1\r\nHost: local\r\nx-api-key: k\r\n"
+        + header
+        + b"\r\nContent-Length: 2\r\n\r\n{}",
     )
     # Then it is refused before reaching the function
     assert status == b"HTTP/1.1 400 Bad Request"
@@ -137,10 +159,12 @@ def test_a_malformed_header_is_refused_with_400(api_url: str, function: StubFunc
 
 
 def test_a_tab_and_non_ascii_bytes_in_a_header_are_accepted(api_url: str, function: StubFunction) -> None:
+    # When a header value holds a tab and UTF-8 bytes, which HTTP allows
     status = _raw_request(
         api_url,
         b"POST /contacts HTTP/1.1\r\nHost: local\r\nx-api-key: k\r\nX-Note: a\tb \xc3\xa9\r\nContent-Length: 2\r\n\r\n{}",
     )
+    # Then the request reaches the function
     assert status == b"HTTP/1.1 200 OK"
     assert len(function.events) == 1
 
