@@ -142,18 +142,24 @@ def main(argv: list[str] | None = None) -> int:
         resources.write_text(json.dumps(values))
 
         function_env = {**base_env, **aws.env(), "AWS_ENDPOINT_URL_SQS": sqs_endpoint}
-        common = ["--resources", str(resources)]
         gateway = Child(
             "gateway",
-            [*common, "--port", str(port), "--api-key", api_key, "--processes", str(api_processes)],
+            [
+                *("--resources", str(resources), "--processes", str(api_processes)),
+                *("--api-key", api_key, "--port", str(port), "--ready-file", str(scratch / "gateway")),
+            ],
             function_env,
             essential=False,
         )
         poller = Child(
-            "poller", [*common, "--processes", str(worker_processes)], function_env, essential=False
+            "poller",
+            [
+                *("--resources", str(resources), "--processes", str(worker_processes)),
+                *("--ready-file", str(scratch / "poller")),
+            ],
+            function_env,
+            essential=False,
         )
-        gateway.argv += ["--ready-file", str(scratch / "gateway")]
-        poller.argv += ["--ready-file", str(scratch / "poller")]
         children += [gateway.start(), poller.start()]
         api_port = wait_ready(scratch / "gateway", gateway.popen)
         wait_ready(scratch / "poller", poller.popen)
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "api_url": api_url,
             "api_key": api_key,
             "docs_url": f"{api_url}/docs",
-            "sandbox_url": base_url if not real_token else None,
+            "sandbox_url": base_url,
             "aws_endpoint_url": endpoint,
             "queue_url": aws.queue_url,
             "dlq_url": aws.dlq_url,
