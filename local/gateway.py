@@ -5,9 +5,9 @@ As the deployed API does, it routes by path template (`/contacts/batch/{batch_id
 and `pathParameters`), answers an unknown route 403 "Missing Authentication Token", enforces the API
 key, refuses a header with a control character in it (a bare CR would otherwise split it in two)
 with 400, and answers 502 "Internal server error" when the function fails, crashes or times out.
-It serves requests concurrently: each invocation goes to one of the function's execution
-environments (local/runtime.py), `--processes` of them per function. It also serves the OpenAPI
-document and Swagger UI.
+It serves requests concurrently (a listen backlog of 128): each invocation goes to one of the
+function's execution environments (local/runtime.py), `--processes` of them per function. It also
+serves the OpenAPI document and Swagger UI.
 
 Runs as its own process: `python -m local.gateway --api-key K --resources FILE [--port N]`.
 """
@@ -39,7 +39,6 @@ from local.runtime import FunctionPool, Invoke
 
 STAGE = "/v1"
 SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-LISTEN_BACKLOG = 128  # http.server's default of 5 resets connections when a few dozen clients connect at once
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
 Answer = tuple[int, dict[str, str], bytes]
@@ -239,13 +238,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _Server(QuietServer):
-    request_queue_size = LISTEN_BACKLOG
-
-
 def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
     handler = type("Handler", (_HttpHandler,), {"gateway": gateway})
-    return _Server(("127.0.0.1", port), handler)
+    return QuietServer(("127.0.0.1", port), handler)
 
 
 def _openapi_of(handler_path: str) -> Callable[[], str]:

@@ -1,5 +1,5 @@
 """What the local stack's processes share: how they tell their parent they are ready (a file written
-once, whole), and a threaded HTTP server that takes a peer hanging up in its stride."""
+once, whole), and the threaded HTTP server they answer with."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+LISTEN_BACKLOG = 128  # http.server's default of 5 resets connections when a few dozen clients connect at once
+
 
 class QuietServer(ThreadingHTTPServer):
-    """A threaded HTTP server that takes a peer hanging up as part of life, not as an error to print."""
+    """A threaded HTTP server with room for many clients connecting at once, that takes a peer hanging
+    up as part of life, not as an error to print."""
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exception(), ConnectionError):

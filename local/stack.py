@@ -4,7 +4,7 @@ A small supervisor of processes, each standing in for what runs it on AWS:
 
 - local AWS, provisioned from template.yaml: SQS (local/sqs.py) in a process of its own, DynamoDB and
   Secrets Manager (moto, local/aws_server.py) in another, which is also the one endpoint for all three;
-- the Intercom sandbox (or the real Intercom with INTERCOM_TOKEN);
+- the Intercom sandbox (local/sandbox_server.py; or the real Intercom with INTERCOM_TOKEN);
 - a local API Gateway (local/gateway.py) in front of LOCAL_API_PROCESSES execution environments of
   each API function (4 by default);
 - the SQS event source (local/poller.py), feeding LOCAL_WORKER_PROCESSES worker environments (by
@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -32,7 +31,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from local.aws import provision
 from local.functions import queue_consumer, resource_values
@@ -51,12 +49,11 @@ class Child:
     argv: list[str]
     env: dict[str, str]
     essential: bool
-    stdout: int | None = None
     popen: subprocess.Popen[bytes] = field(init=False)
 
     def start(self) -> Child:
         self.popen = subprocess.Popen(  # nosec B603 # fixed argv, no shell
-            [sys.executable, "-m", f"local.{self.name}", *self.argv], env=self.env, stdout=self.stdout
+            [sys.executable, "-m", f"local.{self.name}", *self.argv], env=self.env
         )
         return self
 
@@ -70,24 +67,6 @@ class Child:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
-
-
-def _start_sandbox(token: str, port: int, env: dict[str, str]) -> tuple[Child, str]:
-    """The sandbox in its own process; returns it and its URL, which it prints once listening."""
-    sandbox = Child(
-        "intercom_sandbox",
-        ["--port", str(port), "--token", token, "--open-reads"],
-        env,
-        essential=True,
-        stdout=subprocess.PIPE,
-    ).start()
-    stdout: IO[bytes] = sandbox.popen.stdout  # type: ignore[assignment]
-    first = stdout.readline().decode()
-    url = re.search(r"http://\S+", first)
-    if url is None:
-        raise RuntimeError(f"the Intercom sandbox did not start: {first!r}")
-    threading.Thread(target=shutil.copyfileobj, args=(stdout, sys.stdout.buffer), daemon=True).start()
-    return sandbox, url.group(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,8 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             token, base_url = real_token, None
         else:
             token = secrets.token_urlsafe(24)
-            sandbox, base_url = _start_sandbox(token, sandbox_port, base_env)
-            children.append(sandbox)
+            sandbox = Child(
+                "sandbox_server",
+                ["--token", token, "--port", str(sandbox_port), "--ready-file", str(scratch / "sandbox")],
+                base_env,
+                essential=True,
+            )
+            children.append(sandbox.start())
+            base_url = wait_ready(scratch / "sandbox", sandbox.popen)
         endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'aws', aws_server.popen)}"
         aws = provision(endpoint, token=token)
         values = resource_values(aws, intercom_base_url=base_url)
