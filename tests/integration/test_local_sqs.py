@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from local.aws import client
+from local.aws import client, provision
 from local.aws_server import server
 from local.sqs import serve
 
@@ -243,11 +244,16 @@ def test_an_action_the_local_sqs_lacks_is_answered_as_unsupported(local_endpoint
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] in {500, 501}
 
 
-def test_dynamodb_and_secrets_manager_are_moto_behind_the_same_endpoint(local_endpoint: str) -> None:
-    # Given the local endpoint
-    secrets = client(local_endpoint, "secretsmanager")
-    # When a secret is created and read there
-    secrets.create_secret(Name="s", SecretString="v")
-    # Then moto answered it
-    assert secrets.get_secret_value(SecretId="s")["SecretString"] == "v"
-    assert client(local_endpoint, "dynamodb").list_tables()["TableNames"] == []
+def test_the_stacks_resources_are_provisioned_and_read_through_the_one_endpoint(local_endpoint: str) -> None:
+    # When the stack's resources are provisioned through the endpoint (moto's state is shared by every
+    # moto in this test process: the names are this test's own)
+    aws = provision(local_endpoint, token="t", prefix=f"one-endpoint-{uuid.uuid4().hex[:8]}")
+    # Then the secret and the table are moto's, and the queues the local SQS's, all behind it
+    secret = client(local_endpoint, "secretsmanager").get_secret_value(SecretId=aws.secret_id)
+    assert json.loads(secret["SecretString"]) == {"token": "t"}
+    table = client(local_endpoint, "dynamodb").describe_table(TableName=aws.table_name)["Table"]
+    assert table["TableStatus"] == "ACTIVE"
+    attributes = client(local_endpoint, "sqs").get_queue_attributes(
+        QueueUrl=aws.queue_url, AttributeNames=["All"]
+    )
+    assert json.loads(attributes["Attributes"]["RedrivePolicy"])["maxReceiveCount"] == 5
