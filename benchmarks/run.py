@@ -376,7 +376,12 @@ def main(argv: list[str] | None = None) -> int:
             results["package"] = package()
     finally:
         moto.stop()
+    from benchmarks import drain  # the local stack's throughput against queue depth
+
+    print("local stack drain ...", file=sys.stderr)
+    results["local_stack"] = drain.measure(quick=args.quick)
     text = report(results)
+    text += "\n\n" + drain.report(results["local_stack"])
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from local.template import load_template, resource_properties
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # nosec B105 # moto's fake credentials
@@ -62,6 +64,10 @@ def client(endpoint: str, service: str) -> Any:
 
 def start_moto() -> tuple[ThreadedMotoServer, str]:
     """moto in server mode on a free loopback port; returns the server and its endpoint URL."""
+    from moto.server import (
+        ThreadedMotoServer,
+    )  # here: the stack imports this module and runs no moto in-process
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -21,11 +21,17 @@ def api_gateway_event(
     body: str | bytes | None = None,
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
+    resource: str | None = None,
+    path_parameters: Mapping[str, str] | None = None,
     request_id: str | None = None,
     stage: str = "v1",
     source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:
-    """A REST API (v1) Lambda proxy event, as API Gateway sends it for `method path`."""
+    """A REST API (v1) Lambda proxy event, as API Gateway sends it for `method path`.
+
+    `resource` is the route's path as the template declares it (`/contacts/batch/{batch_id}`; the
+    path itself by default) and `path_parameters` the values its `{...}` segments matched.
+    """
     headers = dict(headers or {})
     request_id = request_id or str(uuid.uuid4())
     is_binary = isinstance(body, bytes)
@@ -39,18 +45,18 @@ def api_gateway_event(
         text = body
     now = time.time()
     return {
-        "resource": path,
+        "resource": resource or path,
         "path": path,
         "httpMethod": method.upper(),
         "headers": headers or None,
         "multiValueHeaders": {name: [value] for name, value in headers.items()} or None,
         "queryStringParameters": dict(query) if query else None,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": None,
+        "pathParameters": dict(path_parameters) if path_parameters else None,
         "stageVariables": None,
         "requestContext": {
             "resourceId": "local",
-            "resourcePath": path,
+            "resourcePath": resource or path,
             "httpMethod": method.upper(),
             "extendedRequestId": request_id,
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),

@@ -11,10 +11,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from local.aws import LocalAws
 from local.template import load_template
+
+if TYPE_CHECKING:  # a type only: function processes import this module and need neither boto3 nor moto
+    from local.aws import LocalAws
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -47,12 +49,17 @@ class LocalFunction:
     environment: dict[str, str]
 
     def load_handler(self) -> Handler:
-        module, _, name = self.handler_path.rpartition(".")
-        handler: Handler = getattr(importlib.import_module(module), name)
-        return handler
+        return import_handler(self.handler_path)
 
     def context(self) -> LocalContext:
         return LocalContext(self.logical_id, self.timeout, self.memory)
+
+
+def import_handler(path: str) -> Handler:
+    """The function named by a template's `Handler` (`package.module.function`), its module imported."""
+    module, _, name = path.rpartition(".")
+    handler: Handler = getattr(importlib.import_module(module), name)
+    return handler
 
 
 def resource_values(aws: LocalAws, *, intercom_base_url: str | None) -> dict[str, str]:
@@ -115,13 +122,19 @@ def api_routes() -> dict[tuple[str, str], str]:
 def queue_consumer() -> tuple[str, dict[str, Any]]:
     """The function the template feeds ContactsQueue to, and its event source's properties."""
     template = load_template()
+
+    def resolved(value: Any) -> Any:
+        if isinstance(value, dict) and "Ref" in value:
+            return template["Parameters"][value["Ref"]]["Default"]
+        return value
+
     for logical_id, resource in template["Resources"].items():
         for event in resource.get("Properties", {}).get("Events", {}).values():
             if event["Type"] == "SQS":
                 properties = dict(event["Properties"])
                 for key in ("BatchSize", "MaximumBatchingWindowInSeconds"):
-                    value = properties.get(key)
-                    if isinstance(value, dict) and "Ref" in value:
-                        properties[key] = template["Parameters"][value["Ref"]]["Default"]
+                    properties[key] = resolved(properties.get(key))
+                scaling = properties.get("ScalingConfig") or {}
+                properties["ScalingConfig"] = {name: resolved(value) for name, value in scaling.items()}
                 return logical_id, properties
     raise LookupError("the template has no SQS-triggered function")

@@ -1,8 +1,18 @@
 """`make run`: the whole service on this machine, with nothing to configure.
 
-moto (SQS, DynamoDB, Secrets Manager, provisioned from template.yaml), the Intercom sandbox (or the
-real Intercom with INTERCOM_TOKEN), the API function behind a local API Gateway, and the worker fed
-by a poller, each function in its own process as Lambda runs it. Ctrl-C stops the whole tree.
+A small supervisor of processes, each standing in for what runs it on AWS:
+
+- local AWS, provisioned from template.yaml: SQS (local/sqs.py) in a process of its own, DynamoDB and
+  Secrets Manager (moto, local/aws_server.py) in another, which is also the one endpoint for all three;
+- the Intercom sandbox (local/sandbox_server.py; or the real Intercom with INTERCOM_TOKEN);
+- a local API Gateway (local/gateway.py) in front of LOCAL_API_PROCESSES execution environments of
+  each API function (4 by default);
+- the SQS event source (local/poller.py), feeding LOCAL_WORKER_PROCESSES worker environments (by
+  default the template's MaximumConcurrency).
+
+A function process that dies is replaced by its gateway or poller, and messages it held come back
+after their visibility timeout; a gateway or poller that dies is restarted here. Local AWS and the
+sandbox hold the state: if one of them dies, the stack stops. Ctrl-C stops the whole tree.
 """
 
 from __future__ import annotations
@@ -12,31 +22,51 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess  # nosec B404 # starts this project's own modules, fixed arguments
 import sys
 import tempfile
 import threading
-import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from local.aws import provision, start_moto
-from local.functions import api_routes, load_function, queue_consumer, resource_values
-from local.intercom_sandbox import IntercomSandbox
+from local.aws import provision
+from local.functions import queue_consumer, resource_values
+from local.processes import wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = REPO_ROOT / ".local-stack.env"
+DEFAULT_API_PROCESSES = 4
 
 
-def _wait_for(path: Path, process: subprocess.Popen[bytes], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and (text := path.read_text().strip()):
-            return text
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode} before it was ready")
-        time.sleep(0.05)
-    raise TimeoutError(f"{process.args} was not ready after {timeout} s")
+@dataclass
+class Child:
+    """A process of the stack; `essential` ones hold state, so the stack cannot outlive them."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    essential: bool
+    popen: subprocess.Popen[bytes] = field(init=False)
+
+    def start(self) -> Child:
+        self.popen = subprocess.Popen(  # nosec B603 # fixed argv, no shell
+            [sys.executable, "-m", f"local.{self.name}", *self.argv], env=self.env
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+
+    def wait_stopped(self) -> None:
+        try:
+            self.popen.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,74 +76,93 @@ def main(argv: list[str] | None = None) -> int:
     port = int(os.environ.get("PORT", "3000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8111" if port else "0"))
     api_key = os.environ.get("LOCAL_API_KEY", "local-dev-key")
+    _, source = queue_consumer()
+    api_processes = int(os.environ.get("LOCAL_API_PROCESSES", DEFAULT_API_PROCESSES))
+    worker_processes = int(
+        os.environ.get("LOCAL_WORKER_PROCESSES", source["ScalingConfig"]["MaximumConcurrency"])
+    )
     real_token = os.environ.pop("INTERCOM_TOKEN", None)  # kept in the local secret only, never printed
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    children: list[subprocess.Popen[bytes]] = []
-    moto, endpoint = start_moto()
-    sandbox = None
+    scratch = Path(tempfile.mkdtemp(prefix="local-stack-"))
+    base_env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}",
+        # An error answer publishes only its single metric; Powertools warns about the empty default set.
+        "PYTHONWARNINGS": "ignore:No application metrics to publish",
+    }
+    children: list[Child] = []
+    exit_code = 0
     try:
+        sqs = Child("sqs", ["--ready-file", str(scratch / "sqs")], base_env, essential=True)
+        children.append(sqs.start())
+        sqs_endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'sqs', sqs.popen)}"
+        aws_server = Child(
+            "aws_server",
+            ["--sqs-endpoint", sqs_endpoint, "--ready-file", str(scratch / "aws")],
+            base_env,
+            essential=True,
+        )
+        children.append(aws_server.start())
         if real_token:
             token, base_url = real_token, None
         else:
             token = secrets.token_urlsafe(24)
-            sandbox = IntercomSandbox(token=token, port=sandbox_port, open_reads=True).start()
-            base_url = sandbox.url
+            sandbox = Child(
+                "sandbox_server",
+                ["--token", token, "--port", str(sandbox_port), "--ready-file", str(scratch / "sandbox")],
+                base_env,
+                essential=True,
+            )
+            children.append(sandbox.start())
+            base_url = wait_ready(scratch / "sandbox", sandbox.popen)
+        endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'aws', aws_server.popen)}"
         aws = provision(endpoint, token=token)
         values = resource_values(aws, intercom_base_url=base_url)
         if os.environ.get("INTERCOM_REGION"):
             values["IntercomRegion"] = os.environ["INTERCOM_REGION"]
-        base_env = {
-            **os.environ,
-            **aws.env(),
-            "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}",
-            # An error answer publishes only its single metric; Powertools warns about the empty default set.
-            "PYTHONWARNINGS": "ignore:No application metrics to publish",
-        }
+        resources = scratch / "resources.json"
+        resources.write_text(json.dumps(values))
 
-        ready = Path(tempfile.mkdtemp()) / "gateway-port"
-        [api_function_id] = set(api_routes().values())
-        api_function = load_function(api_function_id, values)
-        children.append(
-            subprocess.Popen(  # nosec B603 # fixed argv, no shell
-                [
-                    sys.executable,
-                    "-m",
-                    "local.gateway",
-                    "--function",
-                    api_function_id,
-                    "--port",
-                    str(port),
-                    "--api-key",
-                    api_key,
-                    "--ready-file",
-                    str(ready),
-                ],
-                env={**base_env, **api_function.environment},
-            )
+        function_env = {**base_env, **aws.env(), "AWS_ENDPOINT_URL_SQS": sqs_endpoint}
+        gateway = Child(
+            "gateway",
+            [
+                *("--resources", str(resources), "--processes", str(api_processes)),
+                *("--api-key", api_key, "--port", str(port), "--ready-file", str(scratch / "gateway")),
+            ],
+            function_env,
+            essential=False,
         )
-        api_url = f"http://127.0.0.1:{_wait_for(ready, children[0])}"
-        worker_id, _ = queue_consumer()
-        worker = load_function(worker_id, values)
-        children.append(
-            subprocess.Popen(  # nosec B603 # fixed argv, no shell
-                [sys.executable, "-m", "local.poller", "--function", worker_id],
-                env={**base_env, **worker.environment},
-            )
+        poller = Child(
+            "poller",
+            [
+                *("--resources", str(resources), "--processes", str(worker_processes)),
+                *("--ready-file", str(scratch / "poller")),
+            ],
+            function_env,
+            essential=False,
         )
+        children += [gateway.start(), poller.start()]
+        api_port = wait_ready(scratch / "gateway", gateway.popen)
+        wait_ready(scratch / "poller", poller.popen)
+        gateway.argv[gateway.argv.index("--port") + 1] = api_port  # a restarted gateway keeps the address
+        api_url = f"http://127.0.0.1:{api_port}"
 
         state = {
             "api_url": api_url,
             "api_key": api_key,
             "docs_url": f"{api_url}/docs",
-            "sandbox_url": base_url if sandbox else None,
+            "sandbox_url": base_url,
             "aws_endpoint_url": endpoint,
             "queue_url": aws.queue_url,
             "dlq_url": aws.dlq_url,
             "table_name": aws.table_name,
             "secret_id": aws.secret_id,
+            "api_processes": api_processes,
+            "worker_processes": worker_processes,
         }
         exported = {
             **{k: v for k, v in aws.env().items() if k.startswith("AWS_")},
@@ -123,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             "INTERCOM_TOKEN_SECRET_ID": aws.secret_id,
             "SANDBOX_URL": base_url or "",
             "API_URL": api_url,
+            "API_KEY": api_key,
         }
         ENV_FILE.write_text("".join(f"{name} ?= {value}\n" for name, value in exported.items()))
         if args.state_file:
@@ -130,27 +180,37 @@ def main(argv: list[str] | None = None) -> int:
         print(_banner(state, real_intercom=bool(real_token)), flush=True)
 
         while not stop.wait(0.5):
-            for child in children:
-                if child.poll() is not None:
-                    print(f"{child.args[2]} exited with {child.returncode}; stopping", file=sys.stderr)
-                    stop.set()
+            exit_code = _supervise(children, stop)
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if sandbox:
-            sandbox.stop()
-        moto.stop()
+        stop.set()
+        for child in reversed(children):  # the functions first: they may still be calling AWS
+            child.stop()
+        for child in reversed(children):
+            child.wait_stopped()
         with contextlib.suppress(FileNotFoundError):
             ENV_FILE.unlink()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return exit_code
+
+
+def _supervise(children: list[Child], stop: threading.Event) -> int:
+    """Restarts a gateway or poller that died; stops the stack when a process holding state died."""
+    for child in children:
+        code = child.popen.poll()
+        if code is None or stop.is_set():
+            continue
+        if child.essential:
+            print(
+                f"{child.name} exited with {code}; its state is gone, stopping", file=sys.stderr, flush=True
+            )
+            stop.set()
+            return 1
+        print(f"{child.name} exited with {code}; starting it again", file=sys.stderr, flush=True)
+        child.start()
     return 0
 
 
-def _banner(state: dict[str, str | None], *, real_intercom: bool) -> str:
+def _banner(state: Mapping[str, object], *, real_intercom: bool) -> str:
     api, key = state["api_url"], state["api_key"]
     intercom = "the real Intercom (INTERCOM_TOKEN)" if real_intercom else f"{state['sandbox_url']}/contacts"
     return f"""
@@ -162,6 +222,8 @@ Intercom Contacts is running locally. Ctrl-C stops it.
   Intercom      {intercom}
   Queue         {state["queue_url"]}
   DLQ           {state["dlq_url"]}   (make redrive ARGS=--list)
+  Functions     {state["api_processes"]} API processes (LOCAL_API_PROCESSES), \
+{state["worker_processes"]} worker processes (LOCAL_WORKER_PROCESSES)
 
 Create a contact:
   curl -s -X POST "{api}/contacts" -H "x-api-key: {key}" -H "content-type: application/json" \\

@@ -1,0 +1,174 @@
+"""The local stack's throughput, as `make run` runs it: contacts queued with POST /contacts/batch and
+drained by the worker into the Intercom sandbox.
+
+- Two batches of 1,000 posted at once, timed until every contact is created (the goal: a minute).
+- Then 100, 1,000 and 10,000 contacts queued in turn: the accept time of each batch of (up to) 1,000,
+  with the queue's depth when it was posted, and the drain rate (contacts created per second) while
+  the queue held that many. Both should stay flat as the queue deepens.
+
+`python -m benchmarks.drain [--quick]`; `make bench` runs it too. Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+from local.aws import client
+from tests.integration.stack import running_stack
+
+BATCH = 1000
+DEPTHS = (100, 1000, 10_000)
+COUNTS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+
+class Stack:
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.api, self.sandbox = state["api_url"], state["sandbox_url"]
+        self.headers = {"x-api-key": state["api_key"], "Content-Type": "application/json"}
+        self.sqs = client(state["aws_endpoint_url"], "sqs")
+        self.queue_url = state["queue_url"]
+        self.http = urllib3.PoolManager(maxsize=4, retries=False, timeout=300)
+
+    def post_batch(self, emails: list[str]) -> float:
+        """Seconds to have the batch accepted (202)."""
+        body = json.dumps({"contacts": [{"role": "lead", "email": email} for email in emails]})
+        started = time.perf_counter()
+        answer = self.http.request("POST", f"{self.api}/contacts/batch", body=body, headers=self.headers)
+        if answer.status != 202:
+            raise RuntimeError(f"the batch was answered {answer.status}: {answer.data[:300]!r}")
+        return time.perf_counter() - started
+
+    def depth(self) -> int:
+        """Messages not yet done: waiting, or received and not yet deleted."""
+        counts = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=COUNTS)["Attributes"]
+        return sum(int(counts[name]) for name in COUNTS)
+
+    def created(self) -> set[str]:
+        data = json.loads(self.http.request("GET", f"{self.sandbox}/contacts").data)["data"]
+        return {contact["email"] for contact in data}
+
+    def wait_drained(self, on_sample: Callable[[float, int], None], timeout: float = 1800) -> float:
+        deadline = time.monotonic() + timeout
+        while (depth := self.depth()) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{depth} messages still queued after {timeout} s")
+            on_sample(time.monotonic(), depth)
+            time.sleep(0.5)
+        return time.monotonic()
+
+
+def two_batches(stack: Stack) -> dict[str, float]:
+    """The issue's goal: 2,000 contacts as two batches posted at once, all created within a minute."""
+    emails = [f"pair{n}@example.com" for n in range(2 * BATCH)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as posters:
+        accepted = list(posters.map(stack.post_batch, [emails[:BATCH], emails[BATCH:]]))
+    finished = stack.wait_drained(lambda *_: None)
+    missing = set(emails) - stack.created()
+    if missing:
+        raise RuntimeError(f"{len(missing)} contacts were not created, e.g. {sorted(missing)[:3]}")
+    return {
+        "contacts": len(emails),
+        "accept_s": max(accepted),
+        "all_created_s": finished - started,
+        "per_s": len(emails) / (finished - started),
+    }
+
+
+def at_depth(stack: Stack, depth: int) -> dict[str, Any]:
+    """`depth` contacts queued in batches of up to 1,000, then drained; the drain rate by queue depth."""
+    emails = [f"depth{depth}-{n}@example.com" for n in range(depth)]
+    samples: list[tuple[float, int]] = []
+    accepts = []
+    started = time.monotonic()
+    for start in range(0, depth, BATCH):
+        queued = stack.depth()
+        accepts.append({"queued_before": queued, "seconds": stack.post_batch(emails[start : start + BATCH])})
+        samples.append((time.monotonic(), stack.depth()))
+    finished = stack.wait_drained(lambda at, left: samples.append((at, left)))
+    samples.append((finished, 0))
+    missing = set(emails) - stack.created()
+    if missing:
+        raise RuntimeError(f"{len(missing)} contacts were not created, e.g. {sorted(missing)[:3]}")
+    return {
+        "contacts": depth,
+        "accepts": accepts,
+        "all_created_s": finished - started,
+        "per_s": depth / (finished - started),
+        "rate_by_depth": _rate_by_depth(samples[len(accepts) - 1 :]),
+    }
+
+
+def _rate_by_depth(samples: list[tuple[float, int]]) -> dict[str, float]:
+    """Contacts done per second while the queue held 10,000-5,001, 5,000-1,001, 1,000-101 and 100-0
+    messages, from depth samples taken once the last batch was accepted."""
+    bands = {
+        (5000, 10_000): "10,000-5,001",
+        (1000, 5000): "5,000-1,001",
+        (100, 1000): "1,000-101",
+        (-1, 100): "100-0",
+    }
+    done: dict[str, list[float]] = {}
+    for (t0, d0), (t1, d1) in itertools.pairwise(samples):
+        for (low, high), name in bands.items():
+            if low < d0 <= high and t1 > t0:
+                totals = done.setdefault(name, [0.0, 0.0])
+                totals[0] += d0 - d1
+                totals[1] += t1 - t0
+    return {name: count / seconds for name, (count, seconds) in done.items() if seconds}
+
+
+def measure(*, quick: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch, running_stack(Path(scratch)) as state:
+        stack = Stack(state)
+        results: dict[str, Any] = {
+            "processes": {"api": state["api_processes"], "worker": state["worker_processes"]},
+            "two_batches": two_batches(stack),
+        }
+        results["depths"] = [at_depth(stack, depth) for depth in (DEPTHS[:2] if quick else DEPTHS)]
+        return results
+
+
+def report(results: dict[str, Any]) -> str:
+    pair = results["two_batches"]
+    processes = results["processes"]
+    lines = [
+        "7. The local stack (make run): contacts queued with POST /contacts/batch, drained into the sandbox",
+        f"   {processes['api']} API processes, {processes['worker']} worker processes; leads into the Intercom sandbox",
+        f"   2,000 contacts as two batches posted at once: accepted in {pair['accept_s']:.1f} s, all created in "
+        f"{pair['all_created_s']:.1f} s ({pair['per_s']:.0f}/s)   target < 60 s: {'met' if pair['all_created_s'] < 60 else 'NOT met'}",
+    ]
+    for run in results["depths"]:
+        accepts = ", ".join(f"{a['seconds']:.2f} s at {a['queued_before']:,}" for a in run["accepts"])
+        rates = ", ".join(f"{rate:.0f}/s at {band}" for band, rate in run["rate_by_depth"].items())
+        lines.append(
+            f"   {run['contacts']:>6,} queued: all created in {run['all_created_s']:.0f} s ({run['per_s']:.0f}/s); "
+            f"drain rate by depth: {rates}"
+        )
+        lines.append(f"          accept time per batch of up to 1,000, by messages already queued: {accepts}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="100 and 1,000 only")
+    args = parser.parse_args(argv)
+    print(report(measure(quick=args.quick)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

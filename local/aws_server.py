@@ -1,0 +1,94 @@
+"""Local AWS on one endpoint, in its own process: DynamoDB and Secrets Manager answered by moto, SQS
+forwarded to the local SQS (local/sqs.py, a process of its own).
+
+Its own process, so that it outlives any function that crashes and shares no interpreter with the
+sandbox or the functions; one endpoint, so that `AWS_ENDPOINT_URL` stays the only setting a client
+needs (the stack's own functions and poller reach the SQS process directly, through
+`AWS_ENDPOINT_URL_SQS`). `python -m local.aws_server --sqs-endpoint URL --port N --ready-file F`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import logging
+import signal
+import threading
+from collections.abc import Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local.processes import announce_ready
+
+SQS_TARGET = "AmazonSQS."
+SQS_HEADERS = {"content-type", "x-amzn-query-error"}
+
+
+class LocalAwsApp:
+    """The WSGI application: a request for SQS (by its JSON target) to the local SQS, the rest to moto."""
+
+    def __init__(self, sqs_endpoint: str) -> None:
+        self.sqs_address = urlsplit(sqs_endpoint).netloc
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(SQS_TARGET):
+            return self._sqs(environ, start_response, target)
+        if "/sqs/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+            # The query protocol would reach moto's own, empty SQS and find no queue at all.
+            return _answer(start_response, 400, {}, b"the local SQS speaks SQS's JSON protocol only")
+        answer: Iterable[bytes] = self.moto(environ, start_response)
+        return answer
+
+    def _sqs(self, environ: dict[str, Any], start_response: Any, target: str) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        sqs = http.client.HTTPConnection(self.sqs_address, timeout=60)  # long polls last up to 20 s
+        try:
+            # The caller's Host is kept: queue URLs name the endpoint the caller used
+            sqs.request("POST", "/", body, {"X-Amz-Target": target, "Host": environ["HTTP_HOST"]})
+            answer = sqs.getresponse()
+            payload = answer.read()
+        finally:
+            sqs.close()
+        headers = {name: value for name, value in answer.getheaders() if name.lower() in SQS_HEADERS}
+        return _answer(start_response, answer.status, headers, payload)
+
+
+def _answer(start_response: Any, status: int, headers: dict[str, str], payload: bytes) -> list[bytes]:
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [*headers.items(), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]
+
+
+def server(sqs_endpoint: str, port: int = 0) -> BaseWSGIServer:
+    """Listening on loopback (port 0: a free one); call serve_forever() to answer."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
+    return make_server(
+        "127.0.0.1", port, LocalAwsApp(sqs_endpoint), threaded=True, request_handler=MotoRequestHandler
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sqs-endpoint", required=True, help="the local SQS, e.g. http://127.0.0.1:4576")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready-file", type=Path, help="written with the port once listening")
+    args = parser.parse_args(argv)
+    aws = server(args.sqs_endpoint, args.port)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: threading.Thread(target=aws.shutdown).start())
+    if args.ready_file:
+        announce_ready(args.ready_file, str(aws.server_address[1]))
+    aws.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
