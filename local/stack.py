@@ -8,7 +8,8 @@ A small supervisor of processes, each standing in for what runs it on AWS:
 - a local API Gateway (local/gateway.py) in front of LOCAL_API_PROCESSES execution environments of
   each API function (4 by default);
 - the SQS event source (local/poller.py), feeding LOCAL_WORKER_PROCESSES worker environments (by
-  default the template's MaximumConcurrency).
+  default the template's MaximumConcurrency);
+- a subscriber to the event bus that prints each outcome event as it arrives (local/event_log.py).
 
 A function process that dies is replaced by its gateway or poller, and messages it held come back
 after their visibility timeout; a gateway or poller that dies is restarted here. Local AWS and the
@@ -32,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local import event_log
 from local.aws import provision
 from local.functions import queue_consumer, resource_values
 from local.processes import wait_ready
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             base_url = wait_ready(scratch / "sandbox", sandbox.popen)
         endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'aws', aws_server.popen)}"
         aws = provision(endpoint, token=token)
+        event_log.follow(aws, event_log.subscribe(aws), stop)
         values = resource_values(aws, intercom_base_url=base_url)
         if os.environ.get("INTERCOM_REGION"):
             values["IntercomRegion"] = os.environ["INTERCOM_REGION"]
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             "queue_url": aws.queue_url,
             "dlq_url": aws.dlq_url,
             "table_name": aws.table_name,
+            "run_log_table": aws.run_log_table,
+            "event_bus": aws.event_bus,
             "secret_id": aws.secret_id,
             "api_processes": api_processes,
             "worker_processes": worker_processes,
@@ -169,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             "CONTACTS_QUEUE_URL": aws.queue_url,
             "CONTACTS_DLQ_URL": aws.dlq_url,
             "IDEMPOTENCY_TABLE_NAME": aws.table_name,
+            "RUN_LOG_TABLE_NAME": aws.run_log_table,
+            "EVENT_BUS_NAME": aws.event_bus,
             "INTERCOM_TOKEN_SECRET_ID": aws.secret_id,
             "SANDBOX_URL": base_url or "",
             "API_URL": api_url,
@@ -217,7 +224,9 @@ def _banner(state: Mapping[str, object], *, real_intercom: bool) -> str:
 Intercom Contacts is running locally. Ctrl-C stops it.
 
   API           {api}/contacts   (POST, header x-api-key: {key})
-  Batch         {api}/contacts/batch
+  Batch         {api}/contacts/batch   (POST; answers its batch_id)
+  Run log       {api}/contacts/batch/<batch_id>   (GET; POST .../retry sends its failed items again)
+  Events        {state["event_bus"]}: each outcome event is printed here as it arrives ("event  ...")
   Docs          {state["docs_url"]}   (OpenAPI: {api}/openapi.json)
   Intercom      {intercom}
   Queue         {state["queue_url"]}
@@ -228,6 +237,10 @@ Intercom Contacts is running locally. Ctrl-C stops it.
 Create a contact:
   curl -s -X POST "{api}/contacts" -H "x-api-key: {key}" -H "content-type: application/json" \\
     -d '{{"role":"user","email":"jane@example.com","name":"Jane"}}'
+Queue two, then look the batch up by the batch_id it answers:
+  curl -s -X POST "{api}/contacts/batch" -H "x-api-key: {key}" -H "content-type: application/json" \\
+    -d '{{"contacts":[{{"role":"lead","email":"a@example.com"}},{{"role":"lead","email":"b@example.com"}}]}}'
+  curl -s "{api}/contacts/batch/<batch_id>" -H "x-api-key: {key}"
 """
 
 

@@ -76,7 +76,12 @@ def test_the_api_key_is_enforced_and_unknown_routes_refused(stack: dict[str, Any
 
 def test_the_openapi_document_and_docs_are_served(stack: dict[str, Any]) -> None:
     spec = json.loads(http.request("GET", stack["api_url"] + "/openapi.json").data)
-    assert {"/contacts", "/contacts/batch"} <= set(spec["paths"])
+    assert {
+        "/contacts",
+        "/contacts/batch",
+        "/contacts/batch/{batch_id}",
+        "/contacts/batch/{batch_id}/retry",
+    } <= set(spec["paths"])
     assert b"swagger" in http.request("GET", stack["api_url"] + "/docs").data.lower()
 
 
@@ -88,6 +93,39 @@ def test_a_batch_is_processed_by_the_worker(stack: dict[str, Any]) -> None:
     )
     assert answer.status == 202
     _wait("the batch in Intercom", lambda: {f"b{n}@example.com" for n in range(3)} <= _sandbox_emails(stack))
+
+
+def test_a_batch_can_be_followed_through_its_run_log_and_its_events_are_printed(
+    stack: dict[str, Any],
+) -> None:
+    # Given a batch of two leads and an invalid item, posted to the running stack
+    contacts = [{"role": "lead", "email": "r0@example.com"}, {"role": "lead", "email": "r1@example.com"}, {}]
+    posted = _post(stack, "/contacts/batch", {"contacts": contacts})
+    location = posted.headers["Location"]
+
+    # When the worker has created them
+    def completed() -> Any:
+        log = json.loads(http.request("GET", stack["api_url"] + location, headers=KEY).data)
+        return log if log["status"] == "completed" else None
+
+    log = _wait("the batch's completion", completed)
+    # Then the run log names the contacts the sandbox holds, and the stack printed each outcome
+    by_email = {
+        c["email"]: c["id"]
+        for c in json.loads(http.request("GET", stack["sandbox_url"] + "/contacts").data)["data"]
+    }
+    assert [(item["status"], item.get("contact_id")) for item in log["items"]] == [
+        ("created", by_email["r0@example.com"]),
+        ("created", by_email["r1@example.com"]),
+        ("rejected", None),
+    ]
+    batch_id = log["batch_id"]
+    printed = _wait(
+        "the printed events",
+        lambda: [line for line in stack["output"].read_text().splitlines() if batch_id in line] or None,
+    )
+    assert sum("Contact Created" in line for line in printed) >= 2
+    _wait("Batch Completed", lambda: "Batch Completed" in stack["output"].read_text())
 
 
 def test_an_outage_dead_letters_and_a_redrive_recovers(stack: dict[str, Any]) -> None:
