@@ -344,38 +344,38 @@ def main(argv: list[str] | None = None) -> int:
         print("run `sam build` first (make bench does)", file=sys.stderr)
         return 1
 
-    from local.aws import provision, start_moto
+    from local.aws import local_moto, provision
     from local.intercom_sandbox import IntercomSandbox
 
     token = "bench-token"
-    moto, endpoint = start_moto()
-    try:
-        with IntercomSandbox(token=token) as sandbox, tempfile.TemporaryDirectory() as scratch_dir:
-            aws = provision(endpoint, token=token)
-            env = {
-                **aws.env(),
-                "INTERCOM_BASE_URL": sandbox.url,
-                "POWERTOOLS_SERVICE_NAME": "intercom-contacts",
-                "POWERTOOLS_METRICS_NAMESPACE": "IntercomContacts",
-                "POWERTOOLS_METRICS_DISABLED": "true",  # the EMF lines would be timed as stdout writes
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
-                "BENCH_TOKEN": token,
-            }
-            os.environ.update(env)
-            scratch = Path(scratch_dir)
-            print("cold start ...", file=sys.stderr)
-            results: dict[str, Any] = {
-                "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-                "cold_start": cold_start(env, runs, scratch),
-            }
-            results["restored"] = restored(env, runs * 3, scratch)
-            print("warm overhead and memory ...", file=sys.stderr)
-            results["warm"] = warm_and_memory(env, pairs, total, scratch)
-            print("batch ...", file=sys.stderr)
-            results["batch"] = batch(aws, sandbox, batches)
-            results["package"] = package()
-    finally:
-        moto.stop()
+    with (
+        local_moto() as endpoint,
+        IntercomSandbox(token=token) as sandbox,
+        tempfile.TemporaryDirectory() as scratch_dir,
+    ):
+        aws = provision(endpoint, token=token)
+        env = {
+            **aws.env(),
+            "INTERCOM_BASE_URL": sandbox.url,
+            "POWERTOOLS_SERVICE_NAME": "intercom-contacts",
+            "POWERTOOLS_METRICS_NAMESPACE": "IntercomContacts",
+            "POWERTOOLS_METRICS_DISABLED": "true",  # the EMF lines would be timed as stdout writes
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "BENCH_TOKEN": token,
+        }
+        os.environ.update(env)
+        scratch = Path(scratch_dir)
+        print("cold start ...", file=sys.stderr)
+        results: dict[str, Any] = {
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+            "cold_start": cold_start(env, runs, scratch),
+        }
+        results["restored"] = restored(env, runs * 3, scratch)
+        print("warm overhead and memory ...", file=sys.stderr)
+        results["warm"] = warm_and_memory(env, pairs, total, scratch)
+        print("batch ...", file=sys.stderr)
+        results["batch"] = batch(aws, sandbox, batches)
+        results["package"] = package()
     from benchmarks import drain  # the local stack's throughput against queue depth
 
     print("local stack drain ...", file=sys.stderr)

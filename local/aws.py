@@ -6,17 +6,15 @@ is all a function needs to talk to these resources instead of AWS.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 
 from local.template import load_template, resource_properties
-
-if TYPE_CHECKING:
-    from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # nosec B105 # moto's fake credentials
@@ -62,17 +60,18 @@ def client(endpoint: str, service: str) -> Any:
     )
 
 
-def start_moto() -> tuple[ThreadedMotoServer, str]:
-    """moto in server mode on a free loopback port; returns the server and its endpoint URL."""
-    from moto.server import (
-        ThreadedMotoServer,
-    )  # here: the stack imports this module and runs no moto in-process
+@contextlib.contextmanager
+def local_moto() -> Iterator[str]:
+    """moto in server mode on a free loopback port, in this process, for as long as the block lasts;
+    yields its endpoint URL."""
+    from local.aws_server import serve_in_thread  # here: the stack imports this module, not moto
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    server, endpoint = serve_in_thread()
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def provision(endpoint: str, *, token: str, prefix: str = "intercom-contacts") -> LocalAws:

@@ -1,5 +1,10 @@
-"""Local AWS on one endpoint, in its own process: DynamoDB and Secrets Manager answered by moto, SQS
-forwarded to the local SQS (local/sqs.py, a process of its own).
+"""Local AWS on one endpoint, in its own process: DynamoDB, Secrets Manager, EventBridge and CloudWatch
+Logs answered by moto, SQS forwarded to the local SQS (local/sqs.py, a process of its own).
+
+moto handles one request at a time here: its models are not thread-safe (two updates of one DynamoDB
+item at once can fail with "dictionary changed size during iteration"), and it is bound by the GIL
+anyway, so serialising costs nothing but the errors. The tests' moto (`serve_in_thread`, SQS included)
+is served the same way.
 
 Its own process, so that it outlives any function that crashes and shares no interpreter with the
 sandbox or the functions; one endpoint, so that `AWS_ENDPOINT_URL` stays the only setting a client
@@ -32,19 +37,20 @@ SQS_HEADERS = {"content-type", "x-amzn-query-error"}
 class LocalAwsApp:
     """The WSGI application: a request for SQS (by its JSON target) to the local SQS, the rest to moto."""
 
-    def __init__(self, sqs_endpoint: str) -> None:
-        self.sqs_address = urlsplit(sqs_endpoint).netloc
+    def __init__(self, sqs_endpoint: str | None) -> None:
+        self.sqs_address = urlsplit(sqs_endpoint).netloc if sqs_endpoint else None
         self.moto = DomainDispatcherApplication(create_backend_app)
+        self.moto_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith(SQS_TARGET):
+        if self.sqs_address and target.startswith(SQS_TARGET):
             return self._sqs(environ, start_response, target)
-        if "/sqs/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+        if self.sqs_address and "/sqs/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
             # The query protocol would reach moto's own, empty SQS and find no queue at all.
             return _answer(start_response, 400, {}, b"the local SQS speaks SQS's JSON protocol only")
-        answer: Iterable[bytes] = self.moto(environ, start_response)
-        return answer
+        with self.moto_lock:
+            return list(self.moto(environ, start_response))
 
     def _sqs(self, environ: dict[str, Any], start_response: Any, target: str) -> list[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -68,12 +74,20 @@ def _answer(start_response: Any, status: int, headers: dict[str, str], payload: 
     return [payload]
 
 
-def server(sqs_endpoint: str, port: int = 0) -> BaseWSGIServer:
+def server(sqs_endpoint: str | None, port: int = 0) -> BaseWSGIServer:
     """Listening on loopback (port 0: a free one); call serve_forever() to answer."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
     return make_server(
         "127.0.0.1", port, LocalAwsApp(sqs_endpoint), threaded=True, request_handler=MotoRequestHandler
     )
+
+
+def serve_in_thread() -> tuple[BaseWSGIServer, str]:
+    """moto alone (SQS too) on a free loopback port, served by a thread of this process: for tests and
+    one-off runs. Returns the server (`shutdown()` then `server_close()` to stop) and its endpoint."""
+    aws = server(None)
+    threading.Thread(target=aws.serve_forever, name="moto", daemon=True).start()
+    return aws, f"http://127.0.0.1:{aws.server_address[1]}"
 
 
 def main(argv: list[str] | None = None) -> None:

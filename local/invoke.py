@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from local.aws import LocalAws, provision, start_moto
+from local.aws import LocalAws, local_moto, provision
 from local.functions import load_function, resource_values
 from local.intercom_sandbox import IntercomSandbox
 
@@ -43,18 +43,16 @@ def _resources() -> Iterator[dict[str, str]]:
             running["CONTACTS_QUEUE_URL"],
             running["CONTACTS_DLQ_URL"],
             running["IDEMPOTENCY_TABLE_NAME"],
+            running["RUN_LOG_TABLE_NAME"],
+            running["EVENT_BUS_NAME"],
         )
         yield resource_values(aws, intercom_base_url=running.get("SANDBOX_URL") or None)
         return
-    moto, endpoint = start_moto()
     token = secrets.token_urlsafe(24)
-    try:
-        with IntercomSandbox(token=token) as sandbox:
-            aws = provision(endpoint, token=token)
-            os.environ.update(aws.env())
-            yield resource_values(aws, intercom_base_url=sandbox.url)
-    finally:
-        moto.stop()
+    with local_moto() as endpoint, IntercomSandbox(token=token) as sandbox:
+        aws = provision(endpoint, token=token)
+        os.environ.update(aws.env())
+        yield resource_values(aws, intercom_base_url=sandbox.url)
 
 
 def main(argv: list[str] | None = None) -> int:

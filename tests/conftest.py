@@ -18,7 +18,7 @@ os.environ.update(
 from intercom_contacts import services
 from intercom_contacts.config import get_settings
 from intercom_contacts.handlers import worker
-from local.aws import LocalAws, provision, start_moto
+from local.aws import LocalAws, local_moto, provision
 from local.intercom_sandbox import IntercomSandbox
 
 # In CI, property tests and the OpenAPI fuzz draw the same examples every run: a failure there is
@@ -51,9 +51,8 @@ def lambda_context() -> FakeLambdaContext:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server, endpoint = start_moto()
-    yield endpoint
-    server.stop()
+    with local_moto() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

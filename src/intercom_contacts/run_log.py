@@ -1,11 +1,18 @@
 """The run log table: each queued batch and each of its items' outcome. Only DynamoDB access lives here;
-logic/batches.py decides what to write.
+logic/batches.py and logic/outcomes.py decide what to write.
 
 One partition a batch: the header (`sk` = `batch`) and one item a contact (`sk` = `item#00042`).
-Each write is conditional or idempotent, so redeliveries, replays and concurrent workers never count
-twice: an item leaves `pending` or `failed` at most once per send, and the header's `finished` is a
-string set of item indexes (adding one twice is adding it once). Counts are read from the items
-themselves, so they are exact by construction. Records expire with the idempotency records.
+Every write is conditional or idempotent, so redeliveries, replays, botocore's own retries and
+concurrent workers never count twice:
+
+- an item leaves `pending` or `failed` only with a conditional update (a replay or a late copy of a
+  message changes nothing), and `failed` is the only final status an item can leave;
+- the header keeps, for each final status, the string set of the indexes in it. Adding an index to a
+  set twice is adding it once, and an item's index is added to the set of the status the item really
+  has (read back when its own update did not apply), and taken out of `failed` when it succeeds. So
+  the counts read from the header are exact, and the header is never read item by item.
+
+Records expire with the idempotency records.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
 HEADER = "batch"
 WRITE_BATCH = 25  # BatchWriteItem's limit
 PARALLEL_WRITES = 8
+SUCCESS_STATUSES = ("created", "existing", "updated")
+FINAL_STATUSES = (*SUCCESS_STATUSES, "failed")
 
 
 def item_key(index: int) -> str:
@@ -53,19 +62,39 @@ class NewItem:
 
 
 @dataclass(frozen=True)
+class Finish:
+    """An item's final status, as the worker (or SQS's refusal) settles it."""
+
+    batch_id: str
+    index: int
+    status: str
+    contact_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    attempt: bool = True  # the worker tried it once more (SQS refusing it at intake is no attempt)
+
+
+@dataclass(frozen=True)
 class Header:
     batch_id: str
     submitted_at: str
     updated_at: str
     total: int
-    sendable: int  # items that were queued, not rejected
-    finished: frozenset[int]  # sendable items in a final state
+    rejected: int
+    by_status: dict[str, frozenset[int]]  # each final status: the indexes of the items in it
     version: int  # grows each time failed items are sent again
     announced_version: int  # the version whose completion was announced
 
+    def count(self, status: str) -> int:
+        if status == "rejected":
+            return self.rejected
+        if status == "pending":
+            return self.total - self.rejected - len(frozenset().union(*self.by_status.values()))
+        return len(self.by_status.get(status, frozenset()))
+
     @property
     def complete(self) -> bool:
-        return len(self.finished) >= self.sendable
+        return self.count("pending") <= 0
 
 
 @dataclass(frozen=True)
@@ -91,15 +120,14 @@ class RunLog:
     def start(self, batch_id: str, items: Sequence[NewItem]) -> bool:
         """Record a new batch and its items. False when the batch was already recorded (a resend of a
         batch with the same Idempotency-Key): then only the items missing are written."""
-        sendable = sum(item.status == "pending" for item in items)
-        stamp, expiration = now_iso(), self._expiration()
+        stamp, expiration = now_iso(), int(time.time()) + self._ttl
         header = {
             "pk": _s(batch_id),
             "sk": _s(HEADER),
             "submitted_at": _s(stamp),
             "updated_at": _s(stamp),
             "total": _n(len(items)),
-            "sendable": _n(sendable),
+            "rejected": _n(sum(item.status == "rejected" for item in items)),
             "version": _n(1),
             "announced_version": _n(0),
             "expiration": _n(expiration),
@@ -120,10 +148,6 @@ class RunLog:
         self._in_parallel(self._write_batch, chunks)
         return True
 
-    def mark_unqueued(self, batch_id: str, index: int, code: str, reason: str) -> None:
-        """SQS refused the item's message: it is failed (a resend or a retry queues it)."""
-        self.finish(batch_id, index, "failed", code=code, reason=reason, attempt=False)
-
     # --- the worker -----------------------------------------------------------------------------
     def note_retry(self, batch_id: str, index: int, code: str, reason: str) -> None:
         """An attempt failed and the item will be tried again: it stays pending with its last error."""
@@ -131,13 +155,12 @@ class RunLog:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key=_key(batch_id, item_key(index)),
-                UpdateExpression="SET #code = :code, reason = :reason, updated_at = :now ADD attempts :one",
+                UpdateExpression="SET #code = :code, reason = :reason ADD attempts :one",
                 ConditionExpression="#status = :pending",
                 ExpressionAttributeNames={"#code": "code", "#status": "status"},
                 ExpressionAttributeValues={
                     ":code": _s(code),
                     ":reason": _s(reason[:1000]),
-                    ":now": _s(now_iso()),
                     ":one": _n(1),
                     ":pending": _s("pending"),
                 },
@@ -148,59 +171,26 @@ class RunLog:
         except BotoCoreError:
             raise RunLogUnavailable.wrap() from None
 
-    def finish(
-        self,
-        batch_id: str,
-        index: int,
-        status: str,
-        *,
-        contact_id: str | None = None,
-        code: str | None = None,
-        reason: str | None = None,
-        attempt: bool = True,
-    ) -> Header | None:
-        """Move the item to a final status, then count it finished; returns the batch's header (None
-        when the run log has no such batch: expired, or the attributes named another stack's).
+    def finish(self, finish: Finish) -> Header | None:
+        headers = self.finish_many([finish])
+        return headers[0] if headers else None
 
-        Only a pending or failed item moves (an item that reached created, existing or updated stays so:
-        a replay or a late copy changes nothing); counting is idempotent, so a retry after a crash
-        between the two writes completes the count."""
-        values: dict[str, AttributeValueTypeDef] = {
-            ":status": _s(status),
-            ":now": _s(now_iso()),
-            ":pending": _s("pending"),
-            ":failed": _s("failed"),
-            ":attempt": _n(1 if attempt else 0),
-        }
-        sets = ["#status = :status", "updated_at = :now"]
-        removes = []
-        for name, value in (("contact_id", contact_id), ("code", code), ("reason", reason)):
-            if value is None:
-                removes.append(f"#{name}")
-            else:
-                sets.append(f"#{name} = :{name}")
-                values[f":{name}"] = _s(value[:1000])
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key=_key(batch_id, item_key(index)),
-                UpdateExpression=expression + " ADD attempts :attempt",
-                ConditionExpression="#status IN (:pending, :failed)",
-                ExpressionAttributeNames={
-                    "#status": "status",
-                    "#contact_id": "contact_id",
-                    "#code": "code",
-                    "#reason": "reason",
-                },
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise RunLogUnavailable.wrap() from None
-        except BotoCoreError:
-            raise RunLogUnavailable.wrap() from None
-        return self._count_finished(batch_id, index)
+    def finish_many(self, finishes: Sequence[Finish]) -> list[Header]:
+        """Move items to their final status, then count each under the status it really has; returns each
+        batch's header (none for a batch the run log does not have: expired, or another stack's)."""
+        statuses = self._in_parallel(self._move, finishes)
+        by_batch: dict[str, dict[str, list[int]]] = {}
+        for finish, status in zip(finishes, statuses, strict=True):
+            if status is not None:
+                by_batch.setdefault(finish.batch_id, {}).setdefault(status, []).append(finish.index)
+        headers = []
+        for batch_id, indexes_by_status in by_batch.items():
+            header = None
+            for status, indexes in indexes_by_status.items():
+                header = self._count(batch_id, status, indexes)
+            if header is not None:
+                headers.append(header)
+        return headers
 
     def mark_announced(self, batch_id: str, version: int) -> None:
         """The completion of `version` was announced: no later finish announces it again."""
@@ -220,30 +210,31 @@ class RunLog:
 
     # --- the retry endpoint ---------------------------------------------------------------------
     def reopen(self, batch_id: str, index: int) -> None:
-        """Before a failed item is sent again: it no longer counts as finished, and the batch has a new
+        """Before a failed item is sent again: it no longer counts as failed, and the batch has a new
         version whose completion will be announced."""
-        self._update_header(batch_id, "DELETE finished :index ADD version :one", index)
+        self._update_header(batch_id, "DELETE failed :indexes ADD version :one", [index])
 
     def requeued(self, batch_id: str, index: int) -> bool:
-        """After its message was sent again: the failed item is pending. False when it was not failed
-        any more (a worker finished it meanwhile); it is then counted finished again."""
+        """After its message was sent again: the failed item is pending. False when a worker finished it
+        meanwhile; it is then counted under its status again."""
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key=_key(batch_id, item_key(index)),
-                UpdateExpression="SET #status = :pending, updated_at = :now",
+                UpdateExpression="SET #status = :pending",
                 ConditionExpression="#status = :failed",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":pending": _s("pending"),
-                    ":failed": _s("failed"),
-                    ":now": _s(now_iso()),
-                },
+                ExpressionAttributeValues={":pending": _s("pending"), ":failed": _s("failed")},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
                 raise RunLogUnavailable.wrap() from None
-            self._count_finished(batch_id, index)
+            status = _status_in(error)
+            if status == "pending":  # this very update, applied once and retried by botocore
+                return True
+            if status in SUCCESS_STATUSES:
+                self._count(batch_id, status, [index])
             return False
         except BotoCoreError:
             raise RunLogUnavailable.wrap() from None
@@ -259,8 +250,11 @@ class RunLog:
             raise RunLogUnavailable.wrap() from None
         return _header(batch_id, found) if found else None
 
-    def items(self, batch_id: str, *, after: int = -1, status: str | None = None) -> Iterator[Item]:
-        """The batch's items in index order, from after `after`, only those in `status` if given."""
+    def items(
+        self, batch_id: str, *, after: int = -1, status: str | None = None, limit: int | None = None
+    ) -> Iterator[Item]:
+        """The batch's items in index order, from after `after`, only those in `status` if given; reads
+        about `limit` items a page when given (a page's end is known from one more)."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
@@ -271,6 +265,8 @@ class RunLog:
             },
             "ConsistentRead": True,
         }
+        if limit is not None:
+            query["Limit"] = limit
         if status is not None:
             query["FilterExpression"] = "#status = :status"
             query["ExpressionAttributeNames"] = {"#status": "status"}
@@ -286,11 +282,52 @@ class RunLog:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # --- helpers --------------------------------------------------------------------------------
-    def _count_finished(self, batch_id: str, index: int) -> Header | None:
-        return self._update_header(batch_id, "ADD finished :index", index)
+    def _move(self, finish: Finish) -> str | None:
+        """The item's final status after this: `finish.status`, or the final status it already had (a
+        replay, a late copy); None when the run log has no such item."""
+        values: dict[str, AttributeValueTypeDef] = {
+            ":status": _s(finish.status),
+            ":pending": _s("pending"),
+            ":failed": _s("failed"),
+            ":attempt": _n(1 if finish.attempt else 0),
+        }
+        for name, value in (
+            ("contact_id", finish.contact_id),
+            ("code", finish.code),
+            ("reason", finish.reason),
+        ):
+            values[f":{name}"] = _s(value[:1000] if value else "")  # "": none (no REMOVE: cheaper to apply)
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(finish.batch_id, item_key(finish.index)),
+                UpdateExpression="SET #status = :status, contact_id = :contact_id, #code = :code, "
+                "reason = :reason ADD attempts :attempt",
+                ConditionExpression="#status IN (:pending, :failed)",
+                ExpressionAttributeNames={"#status": "status", "#code": "code"},
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise RunLogUnavailable.wrap() from None
+            status = _status_in(error)
+            return status if status in FINAL_STATUSES else None
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+        return finish.status
 
-    def _update_header(self, batch_id: str, expression: str, index: int) -> Header | None:
-        values: dict[str, AttributeValueTypeDef] = {":index": {"SS": [str(index)]}, ":now": _s(now_iso())}
+    def _count(self, batch_id: str, status: str, indexes: Sequence[int]) -> Header | None:
+        """Count the items under `status`; a success also takes them out of `failed` (a redrive or a
+        retry made a failed item succeed)."""
+        expression = f"ADD {status} :indexes" + (" DELETE failed :indexes" if status != "failed" else "")
+        return self._update_header(batch_id, expression, indexes)
+
+    def _update_header(self, batch_id: str, expression: str, indexes: Sequence[int]) -> Header | None:
+        values: dict[str, AttributeValueTypeDef] = {
+            ":indexes": {"SS": sorted({str(index) for index in indexes})},
+            ":now": _s(now_iso()),
+        }
         if ":one" in expression:
             values[":one"] = _n(1)
         try:
@@ -317,7 +354,6 @@ class RunLog:
             "index": _n(item.index),
             "status": _s(item.status),
             "attempts": _n(0),
-            "updated_at": _s(stamp),
             "expiration": _n(expiration),
         }
         optional = {
@@ -356,12 +392,11 @@ class RunLog:
         except BotoCoreError:
             raise RunLogUnavailable.wrap() from None
 
-    def _in_parallel(self, work: Any, inputs: Sequence[Any]) -> None:
+    def _in_parallel(self, work: Any, inputs: Sequence[Any]) -> list[Any]:
+        if len(inputs) <= 1:
+            return [work(value) for value in inputs]
         with ThreadPoolExecutor(max_workers=PARALLEL_WRITES, thread_name_prefix="run-log") as pool:
-            list(pool.map(work, inputs))
-
-    def _expiration(self) -> int:
-        return int(time.time()) + self._ttl
+            return list(pool.map(work, inputs))
 
 
 def _s(value: str) -> AttributeValueTypeDef:
@@ -380,14 +415,24 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def _status_in(error: ClientError) -> str | None:
+    """The item's status as a failed conditional write returned it (ReturnValuesOnConditionCheckFailure)."""
+    item: Any = error.response.get("Item") or {}
+    status = item.get("status", {}).get("S")
+    return str(status) if status else None
+
+
 def _header(batch_id: str, record: dict[str, Any]) -> Header:
     return Header(
         batch_id=batch_id,
         submitted_at=record["submitted_at"]["S"],
         updated_at=record["updated_at"]["S"],
         total=int(record["total"]["N"]),
-        sendable=int(record["sendable"]["N"]),
-        finished=frozenset(int(index) for index in record.get("finished", {}).get("SS", [])),
+        rejected=int(record["rejected"]["N"]),
+        by_status={
+            status: frozenset(int(index) for index in record.get(status, {}).get("SS", []))
+            for status in FINAL_STATUSES
+        },
         version=int(record["version"]["N"]),
         announced_version=int(record["announced_version"]["N"]),
     )
@@ -396,7 +441,7 @@ def _header(batch_id: str, record: dict[str, Any]) -> Header:
 def _item(record: dict[str, Any]) -> Item:
     def text(name: str) -> str | None:
         value = record.get(name, {}).get("S")
-        return str(value) if value is not None else None
+        return str(value) if value else None
 
     body = text("body")
     attributes = {k: v["S"] for k, v in record.get("attributes", {}).get("M", {}).items()}

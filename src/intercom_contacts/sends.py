@@ -8,8 +8,10 @@ tells it an earlier attempt may have created the contact: a lead is then looked 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import TYPE_CHECKING
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,13 +33,15 @@ class SendJournal:
     def claim(self, idempotency_key: str) -> float | None:
         """Record that `idempotency_key` is sent now. Returns when an earlier attempt sent it, or None
         when this is the first; raises IdempotencyStoreUnavailable (nothing may be sent then)."""
-        now = time.time()
+        now, attempt = time.time(), uuid.uuid4().hex
+        key = {"id": {"S": KEY_PREFIX + idempotency_key}}
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
                 Item={
-                    "id": {"S": KEY_PREFIX + idempotency_key},
+                    **key,
                     "sent_at": {"N": f"{now:.3f}"},
+                    "attempt": {"S": attempt},
                     "expiration": {"N": str(int(now) + self._ttl)},
                 },
                 ConditionExpression="attribute_not_exists(id)",
@@ -45,12 +49,28 @@ class SendJournal:
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise _unavailable() from None
-            earlier = error.response.get("Item", {}).get("sent_at", {}).get("N")  # type: ignore[attr-defined]
-            return float(earlier) if earlier else now
-        except BotoCoreError:
-            raise _unavailable() from None
+                raise self._unclaimed(key, attempt, error) from None
+            earlier: Any = error.response.get("Item") or {}
+            if earlier.get("attempt", {}).get("S") == attempt:
+                return None  # this very claim, applied once and sent again by botocore's retry
+            sent_at = earlier.get("sent_at", {}).get("N")
+            return float(sent_at) if sent_at else now
+        except BotoCoreError as error:
+            raise self._unclaimed(key, attempt, error) from None
         return None
+
+    def _unclaimed(self, key: dict[str, Any], attempt: str, error: Exception) -> IdempotencyStoreUnavailable:
+        """The claim failed, so nothing is sent; but a write that timed out may still have landed, and
+        would tell the next attempt this one sent the contact. Take it back if it is there."""
+        logger.warning("could not claim a send", extra={"cause": repr(error)[:300]})
+        with contextlib.suppress(BotoCoreError, ClientError):
+            self._dynamodb.delete_item(
+                TableName=self._table,
+                Key=key,
+                ConditionExpression="attempt = :attempt",
+                ExpressionAttributeValues={":attempt": {"S": attempt}},
+            )
+        return _unavailable()
 
     def release(self, idempotency_key: str) -> None:
         """Intercom answered that it did not create the contact: a later attempt may send it again.

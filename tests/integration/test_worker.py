@@ -152,3 +152,22 @@ def test_a_batch_under_429s_ends_with_every_record_created_or_reported(
     assert 4 <= len(created) <= 8  # 4 a window; the batch may straddle two windows
     assert {bodies[email] for email in created}.isdisjoint(failed)
     assert queues.dead_letters() == {}
+
+
+def test_a_new_worker_reads_the_secret_once_for_its_first_batch(
+    queues: WorkerQueues, sandbox: IntercomSandbox
+) -> None:
+    # Given a fresh container and a count of real GetSecretValue calls
+    from intercom_contacts import services
+
+    reads: list[int] = []
+    services.secrets_provider().client.meta.events.register(
+        "before-call.secrets-manager.GetSecretValue", lambda **_: reads.append(1)
+    )
+    # When its first batch of ten leads is handled by ten threads at once
+    for n in range(10):
+        queues.send({**LEAD, "email": f"first{n}@example.com"})
+    assert queues.run_worker()[0] == []
+    # Then one of them read the secret and the others found it cached
+    assert len(reads) == 1
+    assert len(sandbox.contacts) == 10

@@ -12,20 +12,31 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.handlers import resume_garbage_collection
-from intercom_contacts.logic.process_message import RecordProcessor
+from intercom_contacts.logic.process_message import Done, RecordProcessor
 from intercom_contacts.observability import logger, metrics
 from intercom_contacts.services import contact_creator, deadline_for, outcomes, sqs_client
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
-    """Powertools' BatchProcessor, with the records of a batch run on a bounded thread pool.
+    """Powertools' BatchProcessor, with the records of a batch run on a bounded thread pool, then their
+    outcomes settled together.
 
-    They share the one urllib3 connection pool and rate-limit gate, so a batch of 10 costs about one
-    Intercom round trip, and a spent rate-limit window slows every record down before a 429.
+    The records share the one urllib3 connection pool and rate-limit gate, so a batch of 10 costs about
+    one Intercom round trip, and a spent rate-limit window slows every record down before a 429. Their
+    outcomes go to the run log and the bus in a few calls for the whole batch; a record whose outcome
+    could not be settled is reported failed, so SQS delivers it again and its contact is replayed.
     """
 
     def process(self) -> list[tuple[Any, ...]]:
-        return list(_pool().map(self._process_record, self.records))
+        # Each result is ("success", the handler's Done, the raw record) or ("fail", reason, record).
+        results: list[Any] = list(_pool().map(self._process_record, self.records))
+        raw_of = {id(done): raw for kind, done, raw in results if kind == "success"}
+        settled = [done for kind, done, _ in results if kind == "success"]
+        for item, error in record_processor().settle(settled):
+            raw = raw_of[id(item)]
+            self.success_messages.remove(raw)
+            self.failure_handler(SQSRecord(raw), (type(error), error, error.__traceback__))
+        return results
 
 
 @functools.cache
@@ -54,7 +65,7 @@ def record_processor() -> RecordProcessor:
 processor = ConcurrentBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> Done:
     logger.thread_safe_append_keys(correlation_id=record.message_id)
     return record_processor().process(record, deadline=deadline_for(lambda_context))
 

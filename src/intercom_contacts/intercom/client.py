@@ -42,6 +42,7 @@ from intercom_contacts.intercom.retry import (
     lost_answer,
     retry_after_seconds,
 )
+from intercom_contacts.observability import logger
 
 USER_AGENT = "intercom-contacts-lambda/0.1"
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a multiple of 3 s, TCP's retransmission step
@@ -247,6 +248,9 @@ def _first_error(data: Any) -> tuple[str | None, str | None, str | None]:
 
 
 def _transport_error(reason: Exception | None, resend_after_loss: bool, sent_at: float) -> ContactError:
+    logger.warning(
+        "no answer from Intercom", extra={"error": type(reason).__name__, "detail": str(reason)[:300]}
+    )
     if isinstance(reason, ConnectTimeoutError):  # NewConnectionError too: the request was never sent
         return IntercomUnavailable("Intercom could not be reached.")
     if lost_answer(reason):

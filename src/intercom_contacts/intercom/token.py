@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
@@ -22,10 +23,14 @@ class SecretToken:
         self._provider = provider
         self._secret_id = secret_id
         self._max_age = max_age
+        # The worker's threads all want the token at once when a container starts: one reads it, the
+        # others then find it in the provider's cache.
+        self._lock = threading.Lock()
 
     def get(self, *, refresh: bool = False) -> str:
         try:
-            raw = self._provider.get(self._secret_id, max_age=self._max_age, force_fetch=refresh)
+            with self._lock:
+                raw = self._provider.get(self._secret_id, max_age=self._max_age, force_fetch=refresh)
         except (GetParameterError, TransformParameterError):
             raise TokenUnavailable(
                 "The Intercom token could not be read from Secrets Manager; check the secret and the "

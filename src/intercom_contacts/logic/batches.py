@@ -9,21 +9,19 @@ the items it already holds are kept, and only those still pending or refused by 
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from intercom_contacts import queues
 from intercom_contacts.errors import BatchNotFound, InvalidCursor
-from intercom_contacts.logic.outcomes import Outcomes
+from intercom_contacts.logic.outcomes import Outcomes, counts_of
 from intercom_contacts.models.batch import (
     BATCH_ID_PATTERN,
-    ITEM_STATUSES,
-    BatchCounts,
     BatchItemResult,
     BatchResponse,
     BatchRunLog,
@@ -34,7 +32,7 @@ from intercom_contacts.models.batch import (
 )
 from intercom_contacts.models.contact import ContactRequest, FieldError, OnConflict, field_errors
 from intercom_contacts.models.messages import BatchItem, OutgoingMessage, item_idempotency_key, to_message
-from intercom_contacts.run_log import Item, NewItem, RunLog
+from intercom_contacts.run_log import Finish, Item, NewItem, RunLog
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -100,17 +98,12 @@ class Batches:
                     "The cursor is not one this batch's pages gave; start again without a cursor."
                 )
             after = position.after
-        by_status: Counter[str] = Counter()
-        page: list[Item] = []
-        more = False
-        for item in self.run_log.items(batch_id):  # one pass: exact counts, and the page
-            by_status[item.status] += 1
-            if item.index > after and (status is None or item.status == status):
-                if len(page) < limit:
-                    page.append(item)
-                else:
-                    more = True
-        counts = BatchCounts(total=header.total, **{name: by_status[name] for name in ITEM_STATUSES})
+        page = list(
+            islice(self.run_log.items(batch_id, after=after, status=status, limit=limit + 1), limit + 1)
+        )
+        more = len(page) > limit
+        page = page[:limit]
+        counts = counts_of(header)
         return BatchRunLog(
             batch_id=batch_id,
             status="in_progress" if counts.pending else "completed",
@@ -159,7 +152,7 @@ class Batches:
         for index, result in results.items():
             if not result.message_id:
                 reason = f"SQS did not accept the message ({result.error}); resend the batch or retry it."
-                self.run_log.mark_unqueued(batch_id, index, QUEUE_SEND_FAILED, reason)
+                self.run_log.finish(Finish(batch_id, index, "failed", None, QUEUE_SEND_FAILED, reason, False))
         return results
 
 

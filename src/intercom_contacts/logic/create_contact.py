@@ -18,7 +18,7 @@ from typing import Any
 from intercom_contacts.errors import ContactConflict, ContactError, OutcomeUnknown
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
-from intercom_contacts.observability import MetricUnit, metrics
+from intercom_contacts.observability import MetricUnit, logger, metrics
 
 # Intercom stamps `created_at` in whole seconds on its own clock: allow for both.
 CLOCK_SKEW_SECONDS = 10
@@ -77,6 +77,7 @@ def _create_lead(
 ) -> ContactResult:
     """Intercom does not deduplicate leads: one that may have been created is looked up, never resent."""
     if sent_before is not None:
+        logger.warning("an earlier attempt sent this lead: looking it up", extra={"sent_at": sent_before})
         return _look_up_lead(request, client, since=sent_before, deadline=deadline)
     body = request.to_intercom()
     try:
@@ -84,6 +85,7 @@ def _create_lead(
             client.create_contact(body, deadline=deadline, resend_after_loss=False), Outcome.CREATED
         )
     except OutcomeUnknown as unknown:
+        logger.warning("a lead's answer was lost: looking it up", extra={"sent_at": unknown.sent_at})
         return _look_up_lead(request, client, since=unknown.sent_at, deadline=deadline)
 
 

@@ -40,6 +40,7 @@ from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
 from intercom_contacts.models.batch import BatchResponse
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
+from intercom_contacts.observability import logger
 from intercom_contacts.sends import SendJournal
 
 
@@ -194,7 +195,8 @@ def _idempotency_errors(what: str) -> Iterator[None]:
         raise RequestInProgress(
             "The same request is being processed right now; retry in a few seconds."
         ) from None
-    except IdempotencyPersistenceLayerError:
+    except IdempotencyPersistenceLayerError as error:
+        logger.warning("idempotency store failed", extra={"cause": repr(error.__cause__ or error)[:300]})
         raise IdempotencyStoreUnavailable(
             "The idempotency store is unavailable; nothing was sent to Intercom. Retry later."
         ) from None

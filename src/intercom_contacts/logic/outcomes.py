@@ -4,22 +4,23 @@ Events: `Contact Created`, `Contact Updated`, `Contact Existing`, `Contact Faile
 outcome, from the API and from the worker, and `Batch Completed` when a batch has no pending item
 left. The detail carries what a consumer needs to correlate and act, never the token nor the email.
 
-Order matters for "at least once": the run log first, then the event, then (for a failure) the DLQ.
+Order matters for "at least once": the run log first, then the events, then (for a failure) the DLQ.
 A step that fails raises, so its caller retries the whole record; the retry replays the contact
-from the idempotency store and repeats the steps, each of them idempotent or conditional.
+from the idempotency store and repeats the steps, each of them idempotent or conditional. The worker
+settles the outcomes of a whole invocation together: one run-log write per batch for its items, one
+for its header, one PutEvents call per ten events.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from intercom_contacts.events import EventPublisher
 from intercom_contacts.models.batch import ITEM_STATUSES, BatchCounts
 from intercom_contacts.models.messages import BatchItem
-from intercom_contacts.run_log import Header, RunLog
+from intercom_contacts.run_log import Finish, Header, RunLog
 
 
 @dataclass(frozen=True)
@@ -43,64 +44,89 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """A final outcome: `status` is created, existing or updated (with the contact), or failed (with
+    the reason)."""
+
+    subject: Subject
+    status: str
+    contact: Mapping[str, Any] | None = None
+    code: str | None = None
+    message: str | None = None
+
+    @property
+    def contact_id(self) -> str | None:
+        found = (self.contact or {}).get("id")
+        return found if isinstance(found, str) else None
+
+    def event(self) -> tuple[str, dict[str, Any]]:
+        if self.status == "failed":
+            return "Contact Failed", {**self.subject.detail(), "code": self.code, "message": self.message}
+        detail = {**self.subject.detail(), "contact_id": self.contact_id, "outcome": self.status}
+        return f"Contact {self.status.capitalize()}", detail
+
+
+@dataclass(frozen=True)
 class Outcomes:
     run_log: RunLog
     events: EventPublisher
 
+    def settle(self, outcomes: Sequence[Settled]) -> None:
+        """Record the batch items' outcomes, then announce every outcome and each batch completed."""
+        finishes = [
+            Finish(
+                item.subject.batch_item.batch_id,
+                item.subject.batch_item.index,
+                item.status,
+                contact_id=item.contact_id,
+                code=item.code,
+                reason=item.message,
+            )
+            for item in outcomes
+            if item.subject.batch_item is not None
+        ]
+        headers = self.run_log.finish_many(finishes)
+        completed = [header for header in headers if _newly_complete(header)]
+        events = [item.event() for item in outcomes] + [self._completion(header) for header in completed]
+        self.events.publish(events)
+        for header in completed:
+            self.run_log.mark_announced(header.batch_id, header.version)
+
     def finished(self, subject: Subject, outcome: str, contact: Mapping[str, Any]) -> None:
         """A contact was created, updated or found existing."""
-        contact_id = contact.get("id") if isinstance(contact.get("id"), str) else None
-        header = self._finish(subject, outcome, contact_id=contact_id)
-        detail = {**subject.detail(), "contact_id": contact_id, "outcome": outcome}
-        self.events.publish([(f"Contact {outcome.capitalize()}", detail)])
-        self._announce_if_complete(header)
+        self.settle([Settled(subject, outcome, contact=contact)])
 
     def failed(self, subject: Subject, code: str, message: str) -> None:
         """A contact will not be created without help: it goes to the DLQ (worker) or the caller (API)."""
-        header = self._finish(subject, "failed", code=code, reason=message)
-        self.events.publish([("Contact Failed", {**subject.detail(), "code": code, "message": message})])
-        self._announce_if_complete(header)
+        self.settle([Settled(subject, "failed", code=code, message=message)])
 
     def retrying(self, subject: Subject, code: str, message: str) -> None:
         """An attempt failed and the contact will be tried again: its batch item says why, meanwhile."""
         if subject.batch_item:
             self.run_log.note_retry(subject.batch_item.batch_id, subject.batch_item.index, code, message)
 
-    def counts(self, batch_id: str, total: int) -> BatchCounts:
-        """Each status's number of items, counted from the items themselves: exact whoever wrote them."""
-        by_status = Counter(item.status for item in self.run_log.items(batch_id))
-        return BatchCounts(total=total, **{status: by_status[status] for status in ITEM_STATUSES})
-
     def announce_if_complete(self, batch_id: str) -> None:
-        self._announce_if_complete(self.run_log.header(batch_id))
+        header = self.run_log.header(batch_id)
+        if header is not None and _newly_complete(header):
+            self.events.publish([self._completion(header)])
+            self.run_log.mark_announced(header.batch_id, header.version)
 
-    def _finish(
-        self,
-        subject: Subject,
-        status: str,
-        *,
-        contact_id: str | None = None,
-        code: str | None = None,
-        reason: str | None = None,
-    ) -> Header | None:
-        if subject.batch_item is None:
-            return None
-        item = subject.batch_item
-        return self.run_log.finish(
-            item.batch_id, item.index, status, contact_id=contact_id, code=code, reason=reason
-        )
-
-    def _announce_if_complete(self, header: Header | None) -> None:
-        """`Batch Completed`, once per completion: published before it is marked announced, so a crash
-        in between publishes it again rather than never."""
-        if header is None or not header.complete or header.announced_version >= header.version:
-            return
-        counts = self.counts(header.batch_id, header.total)
+    def _completion(self, header: Header) -> tuple[str, dict[str, Any]]:
+        """`Batch Completed`, published before it is marked announced: a crash in between publishes it
+        again rather than never."""
         detail = {
             "batch_id": header.batch_id,
             "submitted_at": header.submitted_at,
-            "counts": counts.model_dump(),
+            "counts": counts_of(header).model_dump(),
             "completion": header.version,
         }
-        self.events.publish([("Batch Completed", detail)])
-        self.run_log.mark_announced(header.batch_id, header.version)
+        return "Batch Completed", detail
+
+
+def counts_of(header: Header) -> BatchCounts:
+    """Each status's number of items, as the header's sets say: exact whoever wrote them."""
+    return BatchCounts(total=header.total, **{status: header.count(status) for status in ITEM_STATUSES})
+
+
+def _newly_complete(header: Header) -> bool:
+    return header.complete and header.announced_version < header.version
