@@ -24,6 +24,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / ".aws-sam" / "build"
 RESULTS = REPO / "benchmarks" / "results"
+RUNS = "runs"  # under RESULTS: every run's .json and .txt, gitignored, so `make bench` leaves git clean
+PUBLISHED = "published"  # under RESULTS: the run the docs quote, tracked, written only by --publish
 VENVS = REPO / "benchmarks" / ".venvs"  # throwaway interpreters, like Lambda's runtime (gitignored)
 IDIOMATIC = "idiomatic floor (Powertools)"
 
@@ -335,10 +337,43 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def save_run(results: dict[str, Any], text: str, *, results_dir: Path = RESULTS) -> Path:
+    """Write a run under `results_dir/runs/` (untracked), named by its start time; returns its .json."""
+    runs = results_dir / RUNS
+    runs.mkdir(parents=True, exist_ok=True)
+    stem = runs / results["started"].replace(":", "")
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    stem.with_suffix(".txt").write_text(text + "\n")
+    return stem.with_suffix(".json")
+
+
+def publish(run: Path | None = None, *, results_dir: Path = RESULTS) -> Path:
+    """Copy a saved run (the newest when none is named) to the tracked `published.json` and `.txt`."""
+    if run is None:
+        saved = sorted((results_dir / RUNS).glob("*.json"))
+        if not saved:
+            raise FileNotFoundError(f"no run saved under {results_dir / RUNS}: run `make bench` first")
+        run = saved[-1]
+    target = results_dir / PUBLISHED
+    shutil.copyfile(run.with_suffix(".json"), target.with_suffix(".json"))
+    shutil.copyfile(run.with_suffix(".txt"), target.with_suffix(".txt"))
+    return target.with_suffix(".txt")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
+    parser.add_argument(
+        "--publish",
+        nargs="?",
+        const="",
+        metavar="RUN",
+        help="measure nothing: copy a saved run (default: the newest) to the tracked results/published.*",
+    )
     args = parser.parse_args(argv)
+    if args.publish is not None:
+        print(f"published {publish(Path(args.publish) if args.publish else None).relative_to(REPO)}")
+        return 0
     runs, pairs, total, batches = (3, 200, 1000, 3) if args.quick else (10, 1000, 5000, 7)
     if not (BUILD / "CreateContactFunction").exists():
         print("run `sam build` first (make bench does)", file=sys.stderr)
@@ -365,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             scratch = Path(scratch_dir)
             print("cold start ...", file=sys.stderr)
             results: dict[str, Any] = {
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "quick": args.quick,
                 "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
                 "cold_start": cold_start(env, runs, scratch),
             }
@@ -378,9 +415,10 @@ def main(argv: list[str] | None = None) -> int:
         moto.stop()
     text = report(results)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / "latest.txt").write_text(text + "\n")
+    saved = save_run(results, text)
+    print(
+        f"\nsaved to {saved.relative_to(REPO)} (untracked); `make bench-publish` makes it the published run"
+    )
     return 0
 
 
