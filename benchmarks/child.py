@@ -74,8 +74,37 @@ def _status_mb(field: str) -> float:
     return 0.0
 
 
+class _TimeInHttp:
+    """Adds up the time spent inside HTTP calls: urllib3's PoolManager (Intercom) and botocore's HTTP
+    session (AWS). A request's time minus this is the handler's own time, whatever its I/O waited for.
+    Not the SDK peer's: httpx streams the answer, so part of its reading happens outside any call."""
+
+    def __init__(self) -> None:
+        self.seconds, self._depth = 0.0, 0
+        import urllib3
+        from botocore.httpsession import URLLib3Session
+
+        self._wrap(urllib3.PoolManager, "urlopen")
+        self._wrap(URLLib3Session, "send")
+
+    def _wrap(self, cls: Any, name: str) -> None:
+        call = getattr(cls, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.seconds += time.perf_counter() - started
+
+        setattr(cls, name, timed)
+
+
 def cold(code_dir: str, module: str, warm_requests: int) -> None:
-    """Init (the handler module's import), the first request, then a few warm ones in the same process.
+    """Init (the handler module's import), the first request, then warm ones in the same process.
 
     The timestamps are CLOCK_MONOTONIC, which the harness shares: it subtracts its own start time.
     """
@@ -85,12 +114,16 @@ def cold(code_dir: str, module: str, warm_requests: int) -> None:
     status = handler(_event(0), _Context())["statusCode"]
     answered = time.monotonic()
     _send({"status": status, "initialised": initialised, "answered": answered})
-    warm = []
+    in_http = _TimeInHttp()
+    warm, own = [], []
     for n in range(1, warm_requests + 1):
+        in_http.seconds = 0.0
         started = time.perf_counter()
         handler(_event(n), _Context())
-        warm.append((time.perf_counter() - started) * 1000)
-    _send({"warm_ms": warm, "peak_rss_mb": _status_mb("VmHWM")})
+        elapsed = time.perf_counter() - started
+        warm.append(elapsed * 1000)
+        own.append((elapsed - in_http.seconds) * 1000)
+    _send({"warm_ms": warm, "own_ms": own, "peak_rss_mb": _status_mb("VmHWM")})
 
 
 def warm(code_dir: str, pairs: int, total: int) -> None:
