@@ -338,7 +338,7 @@ def render_cold_start(cold: dict[str, Any]) -> list[str]:
     )
     short = {SERVICE: "service", FLOOR: "floor", IDIOMATIC: "idiomatic", PEER: "peer"}
     lines.append(
-        "   warm request's own time (minus its HTTP calls), ms (x floor): "
+        "   warm request's own time (minus its Intercom and AWS calls), ms (x floor): "
         + ", ".join(
             f"{short[name]} {f['warm_own_ms']['median']:.2f} (x{f['warm_own_ms']['ratio_to_floor']:.1f})"
             for name, f in cold.items()
