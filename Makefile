@@ -15,7 +15,7 @@ export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECR
 export CONTACTS_QUEUE_URL CONTACTS_DLQ_URL
 endif
 
-.PHONY: install lint typecheck validate check audit build test test-fast unit integration run invoke bench redrive import deploy clean
+.PHONY: install lint typecheck validate check audit build test test-fast unit integration run invoke bench bench-publish redrive import deploy clean
 
 $(VENV)/.installed: requirements-dev.txt src/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
@@ -70,8 +70,13 @@ run: install
 invoke: install
 	$(PY) -m local.invoke $(FUNCTION) $(EVENT)
 
+# Saves each run under benchmarks/results/runs/ (untracked): a plain `make bench` leaves git clean.
 bench: install build
 	$(PY) -m benchmarks.run
+
+# Makes a saved run the one the docs quote (benchmarks/results/published.*): the newest, or RUN=<its .json>.
+bench-publish: install
+	$(PY) -m benchmarks.run --publish $(RUN)
 
 redrive: install
 	$(PY) -m intercom_contacts.redrive $(ARGS)

@@ -1,9 +1,11 @@
-"""The floor: the least a handler can do for POST /contacts (read the secret, POST, answer)."""
+"""The floor: the least a handler can do for POST /contacts (read the secret, POST, answer), with the
+same output on stdout as the service: a JSON log line and an EMF metric document per request."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import boto3
@@ -27,4 +29,24 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "Content-Type": "application/json",
         },
     )
-    return {"statusCode": 201 if answer.status == 200 else 502, "body": answer.data.decode()}
+    contact = json.loads(answer.data)
+    print(json.dumps({"level": "INFO", "message": "contact created", "contact_id": contact.get("id")}))
+    print(
+        json.dumps(
+            {
+                "_aws": {
+                    "Timestamp": int(time.time() * 1000),
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": os.environ["POWERTOOLS_METRICS_NAMESPACE"],
+                            "Dimensions": [["service"]],
+                            "Metrics": [{"Name": "ContactsCreated", "Unit": "Count"}],
+                        }
+                    ],
+                },
+                "service": os.environ["POWERTOOLS_SERVICE_NAME"],
+                "ContactsCreated": [1.0],
+            }
+        )
+    )
+    return {"statusCode": 201 if answer.status == 200 else 502, "body": json.dumps(contact)}

@@ -28,7 +28,7 @@ def _after_restore() -> None:
 
 
 def test_the_api_handler_registers_both_hooks() -> None:
-    assert (prime, (api.app,), {}) in snapshot_restore_py.get_before_snapshot()
+    assert (prime, (api.build_for_requests,), {}) in snapshot_restore_py.get_before_snapshot()
     assert (reseed, (), {}) in snapshot_restore_py.get_after_restore()
 
 

@@ -63,7 +63,7 @@ from intercom_contacts.models.contact import (
 )
 from intercom_contacts.models.messages import API_IDEMPOTENCY_KEY_PATTERN
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
-from intercom_contacts.services import batches, contact_creator, deadline_for, outcomes
+from intercom_contacts.services import batches, build_at_init, contact_creator, deadline_for, outcomes
 
 MAX_BODY_BYTES = 256 * 1024
 OUTCOME_HEADER = "X-Contact-Outcome"
@@ -392,7 +392,20 @@ def _refused_before_routing(event: dict[str, Any]) -> ErrorResponse | None:
     return None
 
 
-snapstart.install(app)  # the template's SnapStart parameter: hooks for before a snapshot and after a restore
+def build_validation_models() -> None:
+    """Each route's parameters and body model, as its first request would build them. Not through
+    `app.get_openapi_schema()`, which builds them too but then writes the whole schema (~9 ms more)."""
+    for route in app._static_routes + app._dynamic_routes:  # the resolver's registered routes
+        _ = route.dependant, route.body_field  # each property builds and keeps its models on first access
+
+
+def build_for_requests() -> None:
+    """What requests use, built once: at init, and again before a SnapStart snapshot for what failed."""
+    build_at_init(contact_creator, batches, build_validation_models)
+
+
+build_for_requests()  # the clients, the Intercom client, the idempotency layers, the validation models
+snapstart.install(build_for_requests)  # the template's SnapStart parameter: snapshot and restore hooks
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

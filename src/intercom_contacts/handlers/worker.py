@@ -14,7 +14,7 @@ from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.handlers import resume_garbage_collection
 from intercom_contacts.logic.process_message import Done, RecordProcessor
 from intercom_contacts.observability import logger, metrics
-from intercom_contacts.services import contact_creator, deadline_for, outcomes, sqs_client
+from intercom_contacts.services import build_at_init, contact_creator, deadline_for, outcomes, sqs_client
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -83,4 +83,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
 
 
+build_at_init(record_processor, _pool)  # the clients, the Intercom client and the idempotency layer
 resume_garbage_collection()  # paused while this module loaded (handlers/__init__.py)
