@@ -53,8 +53,8 @@ build: install
 test: lint typecheck check build
 	pytest
 
-# The quick loop while developing: no security scans, no build, no tests marked slow.
-test-fast: lint typecheck
+# The quick loop while developing: no build, no tests marked slow.
+test-fast: lint typecheck check
 	pytest -m "not slow"
 
 unit: install

@@ -42,7 +42,7 @@ def follow(
                 found: list[dict[str, Any]] = logs.filter_log_events(logGroupName=group, startTime=since)[
                     "events"
                 ]
-            except Exception:  # noqa: S112  # local AWS restarting or gone: the stack itself reports that
+            except Exception:  # noqa: S112  # nosec B112 # local AWS restarting or gone: the stack reports that
                 continue
             for entry in found:
                 if entry["eventId"] in seen:
