@@ -27,6 +27,8 @@ Control routes (no token needed):
   only that much later, as Intercom's eventually consistent search does (also the constructor's
   `search_lag_seconds` and `set_search_lag()`; `reset()` sets it back to 0). Seeded contacts are
   old: search finds them at once.
+- `POST /_sandbox/attributes` `{"name": "tier"}`: the workspace gets that custom attribute, as through
+  Intercom's data attributes API (also `define_custom_attribute()`; `reset()` forgets it).
 - `GET /_sandbox/requests`: method, path, status and JSON body of every request so far.
 
 HTTPS: `IntercomSandbox(tls=True)` (CLI `--tls`) serves https://127.0.0.1:<port> with a certificate

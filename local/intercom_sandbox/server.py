@@ -270,6 +270,9 @@ class IntercomSandbox:
             seconds = float(payload.get("seconds", 0.0))
             self.set_search_lag(seconds)
             return Answer(200, {"seconds": seconds})
+        if path == "/_sandbox/attributes" and method == "POST":
+            self.define_custom_attribute(str(payload["name"]))  # as Intercom's data attributes API does
+            return Answer(200, {"defined": payload["name"]})
         if path == "/_sandbox/failure-rate" and method == "POST":
             probability = float(payload.get("probability", 0.0))
             self.set_failure_rate(probability, int(payload.get("status", 500)), payload.get("seed"))

@@ -373,3 +373,15 @@ def test_requests_are_recorded_with_headers_and_json(sandbox: IntercomSandbox) -
         200,
     )
     assert request.headers["intercom-version"] == "2.16"
+
+
+def test_a_custom_attribute_defined_over_http_is_accepted_until_reset(sandbox: IntercomSandbox) -> None:
+    body = {"role": "lead", "email": "tier@example.com", "custom_attributes": {"tier": "gold"}}
+    # Given a workspace without the attribute, which refuses it
+    assert _call(sandbox, "POST", "/contacts", body).status == 400
+    # When it is defined through the control plane (as Intercom's data attributes API would)
+    http.request("POST", sandbox.url + "/_sandbox/attributes", body=json.dumps({"name": "tier"}))
+    # Then contacts may carry it, until the sandbox is reset
+    assert _call(sandbox, "POST", "/contacts", body).status == 200
+    sandbox.reset()
+    assert _call(sandbox, "POST", "/contacts", {**body, "email": "t2@example.com"}).status == 400
