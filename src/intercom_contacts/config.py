@@ -58,6 +58,10 @@ class Settings(BaseModel):
     worker_concurrency: int = Field(default=10, ge=1, le=100, alias="WORKER_CONCURRENCY")
     retry_base_seconds: float = Field(default=1.0, ge=0, alias="RETRY_BASE_SECONDS")
     max_receive_count: int = Field(default=5, ge=1, alias="MAX_RECEIVE_COUNT")
+    # Set on the worker only (template: ApiRateLimitShare): it paces its Intercom calls across each
+    # rate-limit window and leaves this percentage of the window to the API. Unset (the API function),
+    # calls go as they come and wait only when the window is spent.
+    api_rate_limit_share: float | None = Field(default=None, ge=0, le=50, alias="API_RATE_LIMIT_SHARE")
 
     @field_validator("region", mode="before")
     @classmethod

@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from intercom_contacts.config import RECORD_TTL_SECONDS, ConfigurationError, get_settings
+from intercom_contacts.config import RECORD_TTL_SECONDS, ConfigurationError, Settings, get_settings
 from intercom_contacts.events import EventPublisher
 from intercom_contacts.intercom.client import IntercomClient
+from intercom_contacts.intercom.rate_limit import Gate, PacedGate, RateLimitGate
 from intercom_contacts.intercom.token import SecretToken
 from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.idempotency import ContactCreator, IdempotentBatches
@@ -59,7 +60,18 @@ def secrets_provider() -> SecretsProvider:
 
 @functools.cache
 def intercom_client() -> IntercomClient:
-    return IntercomClient(get_settings(), SecretToken(secrets_provider(), get_settings().token_secret_id))
+    settings = get_settings()
+    return IntercomClient(
+        settings, SecretToken(secrets_provider(), settings.token_secret_id), gate=rate_limit_gate(settings)
+    )
+
+
+def rate_limit_gate(settings: Settings) -> Gate:
+    """The worker paces its calls and leaves the API its share of each window; the API spends what
+    it needs (intercom/rate_limit.py, docs/throughput.md)."""
+    if settings.api_rate_limit_share is None:
+        return RateLimitGate()
+    return PacedGate(reserve=settings.api_rate_limit_share / 100)
 
 
 @functools.cache

@@ -101,6 +101,14 @@ def test_the_worker_reports_partial_batch_failures_with_parameters_for_batching_
     assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerMaximumConcurrency"}
 
 
+def test_only_the_worker_paces_itself_and_it_leaves_the_api_its_share() -> None:
+    # The API function spends what its callers need; the worker leaves it ApiRateLimitShare percent
+    assert _env("ContactWorkerFunction")["API_RATE_LIMIT_SHARE"] == {"Ref": "ApiRateLimitShare"}
+    assert "API_RATE_LIMIT_SHARE" not in _env("CreateContactFunction")
+    share = T["Parameters"]["ApiRateLimitShare"]
+    assert share["MinValue"] <= share["Default"] <= share["MaxValue"] <= 50
+
+
 def test_the_api_requires_a_key_with_a_throttled_usage_plan() -> None:
     auth = _props("ContactsApi")["Auth"]
     assert auth["ApiKeyRequired"] is True

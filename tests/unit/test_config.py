@@ -47,3 +47,11 @@ def test_tls_verification_is_never_turned_off() -> None:
 
     assert POOL.connection_pool_kw.get("cert_reqs") in (None, "CERT_REQUIRED")
     assert "assert_hostname" not in POOL.connection_pool_kw
+
+
+def test_the_apis_share_of_the_rate_limit_is_a_percentage_up_to_half() -> None:
+    share = Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "API_RATE_LIMIT_SHARE": "7.5"})
+    assert share.api_rate_limit_share == 7.5
+    assert Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s"}).api_rate_limit_share is None
+    with pytest.raises(ConfigurationError, match="API_RATE_LIMIT_SHARE"):
+        Settings.from_env({"INTERCOM_TOKEN_SECRET_ID": "s", "API_RATE_LIMIT_SHARE": "60"})

@@ -8,12 +8,14 @@ import pytest
 from urllib3 import HTTPResponse
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
+from intercom_contacts.errors import IntercomRateLimited
 from intercom_contacts.intercom.rate_limit import RateLimitGate
 from intercom_contacts.intercom.retry import (
     RETRY_STATUSES,
     DeadlineTimeout,
     IntercomRetry,
     retry_after_seconds,
+    wait_for_turn,
 )
 
 
@@ -164,3 +166,40 @@ def test_no_retry_starts_without_time_for_an_answer() -> None:
     # Then no further attempt starts
     with pytest.raises(MaxRetryError):
         retry.increment("POST", "/contacts", response=_response(503))
+
+
+class TurnAfter:
+    """A gate that lets a call go only after `waits` refusals of 10 ms each."""
+
+    def __init__(self, waits: int) -> None:
+        self.waits = waits
+        self.asked = 0
+
+    def observe(self, headers: object) -> None:
+        pass
+
+    def acquire(self) -> float:
+        self.asked += 1
+        return 0.01 if self.asked <= self.waits else 0.0
+
+
+def test_a_retry_takes_its_turn_at_the_gate() -> None:
+    # Given a gate that makes the next call wait twice (the worker's pacing)
+    gate = TurnAfter(2)
+    retry = IntercomRetry(total=1, status_forcelist=RETRY_STATUSES, allowed_methods=None, gate=gate)
+    retry = retry.increment("POST", "/contacts", response=_response(503))
+    # When urllib3 sleeps before the retry
+    retry.sleep()
+    # Then the retry went only once the gate let it
+    assert gate.asked == 3
+
+
+def test_a_turn_that_would_pass_the_deadline_is_not_waited_for() -> None:
+    # Given a gate that will not let a call go for a while, and 1.5 s left
+    gate = TurnAfter(1000)
+    # When a call asks for its turn
+    # Then it is answered as rate limited at once, with a Retry-After, instead of waiting past the deadline
+    with pytest.raises(IntercomRateLimited) as raised:
+        wait_for_turn(gate, deadline=time.monotonic() + 1.005)
+    assert raised.value.retry_after == 1
+    assert gate.asked == 1

@@ -2,7 +2,7 @@
 
 - One module-level PoolManager keeps connections alive across warm invocations.
 - Retries, per-attempt timeouts and the deadline are `retry.py`'s; the shared view of the rate-limit
-  window is `rate_limit.py`'s.
+  window (and the worker's pacing) is `rate_limit.py`'s: every attempt waits for its turn there.
 - `resend_after_loss` says whether a request may be sent again after its answer was lost: Intercom
   answers a repeated user with 409, but creates a repeated lead twice.
 """
@@ -34,7 +34,7 @@ from intercom_contacts.errors import (
     IntercomUnavailable,
     OutcomeUnknown,
 )
-from intercom_contacts.intercom.rate_limit import RateLimitGate
+from intercom_contacts.intercom.rate_limit import Gate, RateLimitGate
 from intercom_contacts.intercom.retry import (
     MIN_ATTEMPT_SECONDS,
     RETRY_STATUSES,
@@ -42,6 +42,7 @@ from intercom_contacts.intercom.retry import (
     IntercomRetry,
     lost_answer,
     retry_after_seconds,
+    wait_for_turn,
 )
 from intercom_contacts.observability import logger
 
@@ -73,7 +74,7 @@ class IntercomClient:
         token: TokenSource,
         *,
         pool: urllib3.PoolManager = POOL,
-        gate: RateLimitGate | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._settings = settings
         self._token = token
@@ -137,7 +138,7 @@ class IntercomClient:
         resend_after_loss: bool,
         sent_at: float,
     ) -> urllib3.BaseHTTPResponse:
-        self._wait_for_window(deadline)
+        wait_for_turn(self._gate, deadline)
         if deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
             raise IntercomTimeout("Too little time was left to wait for Intercom's answer.")
         settings = self._settings
@@ -179,14 +180,6 @@ class IntercomClient:
             raise _transport_error(error, resend_after_loss, sent_at) from None
         self._gate.observe(response.headers)
         return response
-
-    def _wait_for_window(self, deadline: float) -> None:
-        while (wait := self._gate.acquire()) > 0:
-            if time.monotonic() + wait + MIN_ATTEMPT_SECONDS > deadline:
-                raise IntercomRateLimited(
-                    "Intercom's rate limit is spent until its window resets.", retry_after=math.ceil(wait)
-                )
-            time.sleep(wait)
 
     def _result(
         self,

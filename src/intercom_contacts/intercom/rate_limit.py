@@ -1,10 +1,36 @@
-"""Intercom's rate-limit window as the last responses described it, shared by every thread."""
+"""Intercom's rate-limit window as the responses describe it, shared by every thread of a container.
+
+Intercom gives one budget per app, shared by every container of the worker, the API function and
+anything else using the token; each answer carries `X-RateLimit-Limit` (the window's allowance),
+`X-RateLimit-Remaining` (what is left of it, everybody's calls counted) and `X-RateLimit-Reset` (Unix
+seconds). Those headers are the only shared view that needs no coordination store, so both gates are
+built on them:
+
+- `RateLimitGate` (the API): calls go as they come; only a spent window is waited out.
+- `PacedGate` (the worker): calls are spread over the window, and the API's share of it is left.
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+WINDOW_SECONDS = 10.0  # Intercom's; the gap between successive resets overrides it
+PROBE_SECONDS = 1.0  # knowing nothing of the window, one call at a time, until an answer or this long
+PROBE_POLL_SECONDS = 0.05
+# The least share a container paces at: a long drain cannot starve one container (shares only drift).
+MIN_SHARE = 0.01
+
+
+class Gate(Protocol):
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn from the rate-limit headers of an answer."""
+
+    def acquire(self) -> float:
+        """Spend one call now (0.0), or say how many seconds to wait before asking again."""
 
 
 class RateLimitGate:
@@ -39,3 +65,109 @@ class RateLimitGate:
                 return self._reset - now
             self._remaining -= 1
             return 0.0
+
+
+class PacedGate:
+    """One worker container's calls, spread so that the whole fleet spends each window evenly and
+    leaves `reserve` of it (a fraction: the API's share) when it resets, with no coordination store.
+
+    On each answer the container sets its pace: the time left until the reset, over what the window
+    still holds for the workers (`Remaining` less the reserve) times this container's share of the
+    fleet's calls. `Remaining` counts every caller's calls, so a fleet that spends too fast sees less
+    left and slows down, one that spends too slowly speeds up; whatever the shares add up to, the
+    workers reach the reserve about when the window resets, and accurate shares make the spending
+    even. A container's share is learned from its own answers: its calls over everybody's, as of its
+    latest answer in a window, averaged with its earlier windows. A new window starts at the last
+    pace, not with a burst; knowing nothing yet (a cold container), it sends one call at a time until
+    one is answered. docs/throughput.md measures it against the alternatives.
+    """
+
+    def __init__(self, reserve: float = 0.0, *, clock: Callable[[], float] = time.time) -> None:
+        self._reserve = reserve
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._limit: int | None = None
+        self._reset = 0.0  # when the current window resets: from the headers, or predicted
+        self._predicted = False  # the current window is predicted: no answer has described it yet
+        self._last_reset_seen = 0.0
+        self._window = WINDOW_SECONDS
+        self._window_learned = False
+        self._remaining = 0  # the lowest Remaining seen in this window, less own calls since
+        self._answered = 0  # own calls answered in this window
+        self._sample: float | None = None  # own part of the window's calls, as of the latest answer
+        self._share: float | None = None  # own part of the fleet's calls, learned over past windows
+        self._interval = 0.0  # seconds between own calls
+        self._next_call = 0.0
+        self._probe_until = 0.0
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        try:
+            limit = int(headers["X-RateLimit-Limit"])
+            remaining = int(headers["X-RateLimit-Remaining"])
+            reset = float(headers["X-RateLimit-Reset"])
+        except (KeyError, TypeError, ValueError):
+            return
+        with self._lock:
+            self._probe_until = 0.0
+            self._limit = limit
+            if reset > self._last_reset_seen:
+                if self._last_reset_seen:
+                    gap = reset - self._last_reset_seen
+                    self._window = min(self._window, gap) if self._window_learned else gap
+                    self._window_learned = True
+                self._last_reset_seen = reset
+            now = self._clock()
+            if reset == self._reset:
+                self._remaining = min(self._remaining, remaining)
+                self._predicted = False
+            elif reset > self._reset or (self._predicted and reset > now):
+                if not self._predicted:
+                    self._close_window()
+                self._reset, self._remaining, self._predicted = reset, remaining, False
+            else:
+                return  # a late answer from a window that is over
+            self._answered += 1
+            self._sample = self._answered / max(limit - remaining, self._answered)
+            self._pace(now, limit)
+
+    def acquire(self) -> float:
+        now = self._clock()
+        with self._lock:
+            if self._limit is None:
+                if now < self._probe_until:
+                    return min(PROBE_POLL_SECONDS, self._probe_until - now)
+                self._probe_until = now + PROBE_SECONDS
+                return 0.0
+            if now >= self._reset:
+                self._predict_window(now, self._limit)
+            if self._remaining - self._reserve * self._limit < 1:
+                return self._reset - now
+            if now < self._next_call:
+                return self._next_call - now
+            # Turns missed while idle are not made up in a burst. A new window paces afresh, so a slow
+            # pace at the end of one never runs into the next.
+            self._next_call = min(self._reset, max(self._next_call, now) + self._interval)
+            self._remaining -= 1
+            return 0.0
+
+    def _pace(self, now: float, limit: int) -> None:
+        """Space own calls so that the fleet spends what the window holds for it by the reset. Set
+        only from an answer (or a new window), and held until the next: a view of `Remaining` ages as
+        other containers spend, and pacing from an aged view would speed up as the reset nears."""
+        left = self._remaining - self._reserve * limit
+        share = self._share or self._sample or 1.0  # a cold container: its first window's answers
+        self._interval = (self._reset - now) / (left * share) if left >= 1 else math.inf
+
+    def _close_window(self) -> None:
+        """Learn this container's share from the window that ends, if it made calls in it."""
+        if self._sample is not None:
+            learned = self._sample if self._share is None else (self._share + self._sample) / 2
+            self._share = max(MIN_SHARE, learned)
+        self._answered, self._sample = 0, None
+
+    def _predict_window(self, now: float, limit: int) -> None:
+        """The window has reset and no answer describes the new one yet: it is full, as long as ever."""
+        self._close_window()
+        self._reset += self._window * (math.floor((now - self._reset) / self._window) + 1)
+        self._remaining, self._predicted = limit, True
+        self._pace(now, limit)

@@ -20,7 +20,8 @@ import urllib3
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
-from intercom_contacts.intercom.rate_limit import RateLimitGate
+from intercom_contacts.errors import IntercomRateLimited
+from intercom_contacts.intercom.rate_limit import Gate
 from intercom_contacts.observability import MetricUnit, metrics
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -64,7 +65,7 @@ class IntercomRetry(Retry):
     """urllib3's Retry with Intercom's reset header, equal-jitter backoff, and a hard deadline."""
 
     def __init__(
-        self, *args: Any, deadline: float = math.inf, gate: RateLimitGate | None = None, **kwargs: Any
+        self, *args: Any, deadline: float = math.inf, gate: Gate | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = deadline
@@ -108,10 +109,23 @@ class IntercomRetry(Retry):
     def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
         if self.planned_wait > 0:
             time.sleep(self.planned_wait)
+        if self.gate is not None:  # a retry is a call too: it takes its turn in the window
+            wait_for_turn(self.gate, self.deadline)
 
     def lost_an_answer(self) -> bool:
         """An earlier attempt of this request was sent and its answer lost (a timeout or a drop)."""
         return any(lost_answer(entry.error) for entry in self.history)
+
+
+def wait_for_turn(gate: Gate, deadline: float) -> None:
+    """Wait until `gate` lets a call go; raise IntercomRateLimited if that would not leave time for
+    an answer before `deadline`."""
+    while (wait := gate.acquire()) > 0:
+        if time.monotonic() + wait + MIN_ATTEMPT_SECONDS > deadline:
+            raise IntercomRateLimited(
+                "Intercom's rate limit is spent until its window resets.", retry_after=math.ceil(wait)
+            )
+        time.sleep(wait)
 
 
 def retry_after_seconds(
