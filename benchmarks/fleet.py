@@ -141,7 +141,7 @@ def _lead(n: int, run: str) -> str:
     return json.dumps({"role": "lead", "email": f"{run}-{n}@fleet.example", "name": f"Lead {n}"})
 
 
-def _feed(sqs: Any, queue_url: str, count: int, run: str, sandbox: TimedSandbox, ahead: int) -> None:
+def _feed(sqs: Any, queue_url: str, count: int, run: str, sandbox: TimedSandbox, *, ahead: int) -> None:
     """Queue `count` leads as any producer would (plain bodies, no batch attributes), keeping the
     backlog `ahead` messages in front of the creations: enough that every container always receives
     full batches, and no deeper, because moto (unlike SQS) spends time in proportion to the backlog
@@ -224,7 +224,9 @@ def run_config(
         deadline = time.monotonic() + 180
         while not all(any("ready" in line for line in _lines(out)) for out in outputs):
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                errors = [p.stderr.read().decode()[-1500:] for p in processes if p.poll() is not None and p.stderr]
+                errors = [
+                    p.stderr.read().decode()[-1500:] for p in processes if p.poll() is not None and p.stderr
+                ]
                 raise RuntimeError(f"a container did not start: {errors}")
             time.sleep(0.2)
         time.sleep(api_baseline_seconds)
@@ -291,7 +293,13 @@ def _idempotency_item_sizes(dynamodb: Any, table: str) -> dict[str, float]:
     for item in (item for page in pages for item in page["Items"]):
         size = sum(len(name) + len(str(next(iter(value.values())))) for name, value in item.items())
         key = item["id"]["S"]
-        kind = "journal" if key.startswith("sent#") else "ratelimit" if key.startswith("ratelimit#") else "record"
+        kind = (
+            "journal"
+            if key.startswith("sent#")
+            else "ratelimit"
+            if key.startswith("ratelimit#")
+            else "record"
+        )
         sizes[kind].append(size)
     return {kind: statistics.mean(values) for kind, values in sizes.items() if values}
 
@@ -341,7 +349,9 @@ def _figures(
     before = [line["ms"] for line in api_lines if "ms" in line and line["warm"] and line["at"] < fed_at]
     per_window = Counter(math.floor(t / WINDOW) for t, r in timed if r.status != 429 and t >= first)
     figures: dict[str, Any] = {
-        "calls_per_window": [per_window[w] for w in range(math.floor(first / WINDOW), math.floor(last / WINDOW) + 1)],
+        "calls_per_window": [
+            per_window[w] for w in range(math.floor(first / WINDOW), math.floor(last / WINDOW) + 1)
+        ],
         "containers": containers,
         "limit_per_second": limit,
         "role": role,
@@ -446,12 +456,20 @@ def section(*, quick: bool = False, compare: bool = False, ceiling: bool = False
                         "compare",
                     )
                     for n, limit in COMPARE
-                    for pacing, size in (("header", None), ("paced", None), ("divided", None), ("bucket", None), ("divided", 10 if n < 10 else 20))
+                    for pacing, size in (
+                        ("header", None),
+                        ("paced", None),
+                        ("divided", None),
+                        ("bucket", None),
+                        ("divided", 10 if n < 10 else 20),
+                    )
                 ]
             if not compare:
                 results["matrix"] = [
                     _progress(
-                        run_config(stack, containers=n, limit=limit, api_baseline_seconds=10 if i == 0 else 0),
+                        run_config(
+                            stack, containers=n, limit=limit, api_baseline_seconds=10 if i == 0 else 0
+                        ),
                         "matrix",
                     )
                     for i, (n, limit) in enumerate(QUICK if quick else MATRIX)
@@ -477,9 +495,10 @@ def report(results: dict[str, Any]) -> str:
         f"Fleet: worker containers sharing one Intercom rate limit ({results['window_seconds']} s windows) - {results['machine']}",
     ]
     if "ceiling" in results:
-        lines.append("   local ceiling (no rate limit, 1,000 leads): " + ", ".join(
-            f"{f['containers']} containers {f['drain_rate']:.0f}/s" for f in results["ceiling"]
-        ))
+        lines.append(
+            "   local ceiling (no rate limit, 1,000 leads): "
+            + ", ".join(f"{f['containers']} containers {f['drain_rate']:.0f}/s" for f in results["ceiling"])
+        )
     for key, title in (("matrix", "containers x limit"), ("compare", "candidates")):
         if key not in results:
             continue
@@ -499,7 +518,9 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--ceiling", action="store_true")
