@@ -71,8 +71,9 @@ invoke: install
 	$(PY) -m local.invoke $(FUNCTION) $(EVENT)
 
 # Saves each run under benchmarks/results/runs/ (untracked): a plain `make bench` leaves git clean.
+# ONLY=fleet (or cold_start,warm,...) runs some sections; ARGS=--quick fewer repetitions.
 bench: install build
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY)) $(ARGS)
 
 # Makes a saved run the one the docs quote (benchmarks/results/published.*): the newest, or RUN=<its .json>.
 bench-publish: install

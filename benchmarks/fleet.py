@@ -16,7 +16,6 @@ through `POST /contacts` at a steady rate meanwhile. For each containers x limit
     python -m benchmarks.fleet                  # the matrix (as make bench runs it)
     python -m benchmarks.fleet --quick          # three configurations
     python -m benchmarks.fleet --compare        # the pacing candidates against each other
-    python -m benchmarks.fleet --ceiling        # what this machine can drain with no rate limit
 """
 
 from __future__ import annotations
@@ -254,7 +253,7 @@ def run_config(
     item_sizes = _idempotency_item_sizes(client(stack.endpoint, "dynamodb"), aws.table_name)
     worker_lines = [line for out in outputs[:containers] for line in _lines(out)]
     api_lines = _lines(outputs[-1]) if api_rate else []
-    return _figures(
+    figures = _figures(
         sandbox.timed(),
         run=run if role == "worker" else "",
         role=role,
@@ -270,6 +269,8 @@ def run_config(
         api_rate=api_rate,
         item_sizes=item_sizes,
     )
+    figures["fleet_size"] = fleet_size or containers
+    return figures
 
 
 def _wait_for_drain(sandbox: TimedSandbox, run: str, count: int, limit: float) -> bool:
@@ -425,14 +426,24 @@ def cost_per_1000(f: dict[str, Any]) -> dict[str, float]:
 
 # --- what runs ------------------------------------------------------------------------------------
 
-MATRIX = [(1, 10), (1, 20), (1, 50), (4, 10), (4, 20), (4, 50), (10, 10), (10, 20), (10, 50)]
-QUICK = [(1, 20), (4, 20), (10, 20)]
+# (containers, calls a second, role): the whole worker up to what this machine drains (`ceiling`),
+# the worker's Intercom client alone (role "client": its gate and thread pool, no AWS) above that.
+MATRIX = [
+    (1, 10, "worker"), (1, 20, "worker"), (1, 50, "worker"),
+    (4, 10, "worker"), (4, 20, "worker"), (4, 50, "worker"),
+    (10, 10, "worker"), (10, 20, "worker"), (10, 50, "worker"),
+    (1, 200, "client"), (4, 200, "client"), (10, 200, "client"),
+]  # fmt: skip
+QUICK = [(1, 20, "worker"), (4, 20, "worker"), (10, 20, "worker"), (10, 200, "client")]
 COMPARE = [(4, 20), (10, 20)]
+# (pacing, fleet size it divides by): "divided" twice, knowing the fleet's size exactly, and set for a
+# larger fleet than runs (what a template's maximum concurrency gives it when the queue is short).
+CANDIDATES = [("header", None), ("paced", None), ("divided", None), ("divided", 2), ("bucket", None)]
 CEILING = [1, 4, 10]
 
 
-def section(*, quick: bool = False, compare: bool = False, ceiling: bool = False) -> dict[str, Any]:
-    """Run the fleet benchmark; what `benchmarks/run.py` calls for `make bench`."""
+def section(*, quick: bool = False, compare: bool = False) -> dict[str, Any]:
+    """Run the fleet benchmark: the local ceiling, then the matrix (or the pacing candidates)."""
     results: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
         "window_seconds": WINDOW,
@@ -441,47 +452,49 @@ def section(*, quick: bool = False, compare: bool = False, ceiling: bool = False
     with tempfile.TemporaryDirectory() as scratch:
         stack = start_stack(Path(scratch))
         try:
-            if ceiling or not compare:
-                results["ceiling"] = [
-                    _progress(
-                        run_config(stack, containers=n, limit=100_000, contacts=1000, api=False),
-                        "ceiling",
-                    )
-                    for n in (CEILING[1:2] if quick else CEILING)
-                ]
+            results["ceiling"] = [
+                _progress(run_config(stack, containers=n, limit=100_000, contacts=1000, api=False), "ceiling")
+                for n in (CEILING[1:2] if quick or compare else CEILING)
+            ]
             if compare:
                 results["compare"] = [
                     _progress(
-                        run_config(stack, containers=n, limit=limit, pacing=pacing, fleet_size=size),
+                        run_config(
+                            stack, containers=n, limit=limit, pacing=pacing, fleet_size=n * (factor or 1)
+                        ),
                         "compare",
                     )
                     for n, limit in COMPARE
-                    for pacing, size in (
-                        ("header", None),
-                        ("paced", None),
-                        ("divided", None),
-                        ("bucket", None),
-                        ("divided", 10 if n < 10 else 20),
-                    )
+                    for pacing, factor in CANDIDATES
                 ]
-            if not compare:
+            else:
                 results["matrix"] = [
                     _progress(
                         run_config(
-                            stack, containers=n, limit=limit, api_baseline_seconds=10 if i == 0 else 0
+                            stack,
+                            containers=n,
+                            limit=limit,
+                            role=role,
+                            api_baseline_seconds=10 if i == 0 else 0,
                         ),
                         "matrix",
                     )
-                    for i, (n, limit) in enumerate(QUICK if quick else MATRIX)
+                    for i, (n, limit, role) in enumerate(QUICK if quick else MATRIX)
                 ]
         finally:
             stack.stop()
     return results
 
 
+def _label(f: dict[str, Any]) -> str:
+    """`paced`, `divided/20` (the fleet size it divides by), `paced client` (the client alone)."""
+    pacing = f"divided/{f['fleet_size']}" if f["pacing"] == "divided" else f["pacing"]
+    return pacing + (" client" if f["role"] == "client" else "")
+
+
 def _progress(figures: dict[str, Any], label: str) -> dict[str, Any]:
     print(
-        f"  fleet {label}: {figures['containers']} x {figures['limit_per_second']:g}/s {figures['pacing']}: "
+        f"  fleet {label}: {figures['containers']} x {figures['limit_per_second']:g}/s {_label(figures)}: "
         f"steady {figures['steady_ratio']:.1%} of the limit, 429 {figures['share_429']:.2%}, "
         f"lost {figures['lost']}, duplicated {figures['duplicated']}, API p99 {figures['api_p99_ms']:.0f} ms",
         file=sys.stderr,
@@ -492,7 +505,9 @@ def _progress(figures: dict[str, Any], label: str) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> str:
     lines = [
-        f"Fleet: worker containers sharing one Intercom rate limit ({results['window_seconds']} s windows) - {results['machine']}",
+        f"Fleet: worker containers sharing one Intercom rate limit ({results['window_seconds']} s windows)"
+        f" - {results['machine']}",
+        "   goals: steady >= 90% of the limit, <= 1% of calls 429, 0 lost, 0 duplicated; API p99 < 1 s",
     ]
     if "ceiling" in results:
         lines.append(
@@ -503,15 +518,17 @@ def report(results: dict[str, Any]) -> str:
         if key not in results:
             continue
         lines.append(
-            f"   {title}: pacing      steady/limit  budget  429s    lost dup dlq  API p99 (idle)   invocation  $/1,000"
+            f"   {title}: pacing        steady/limit  budget  429s    lost dup dlq  API p99 (idle)"
+            "   invocation  $/1,000"
         )
         for f in results[key]:
+            cost = f"{f['cost_per_1000']['total']:.5f}" if "cost_per_1000" in f else "-"
             lines.append(
-                f"   {f['containers']:2d} x {f['limit_per_second']:4g}/s {f['pacing']:8s}"
-                f"      {f['steady_ratio']:6.1%}   {f['budget_used']:6.1%}  {f['share_429']:6.2%}"
+                f"   {f['containers']:2d} x {f['limit_per_second']:4g}/s {_label(f):14s}"
+                f"  {f['steady_ratio']:6.1%}   {f['budget_used']:6.1%}  {f['share_429']:6.2%}"
                 f"  {f['lost']:4d} {f['duplicated']:3d} {f['dead_lettered']:3d}"
                 f"  {f['api_p99_ms']:6.0f} ms ({f['api_p99_idle_ms']:4.0f})"
-                f"  {f['invocation_ms_median']:7.0f} ms  {f['cost_per_1000']['total']:.5f}"
+                f"  {f['invocation_ms_median']:7.0f} ms  {cost}"
             )
     lines.append(f"   prices: {results['prices']}")
     return "\n".join(lines)
@@ -523,15 +540,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--compare", action="store_true")
-    parser.add_argument("--ceiling", action="store_true")
     args = parser.parse_args(argv)
-    results = section(quick=args.quick, compare=args.compare, ceiling=args.ceiling)
+    results = section(quick=args.quick, compare=args.compare)
     text = report(results)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "fleet-compare" if args.compare else "fleet"
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / f"{name}.txt").write_text(text + "\n")
+    # Untracked, beside `make bench`'s runs but not among them: `make bench-publish` never picks these.
+    runs = RESULTS / "runs" / "fleet"
+    runs.mkdir(parents=True, exist_ok=True)
+    stem = runs / (time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime()) + ("-compare" if args.compare else ""))
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    stem.with_suffix(".txt").write_text(text + "\n")
+    print(f"saved to {stem.with_suffix('.txt').relative_to(REPO)}")
     return 0
 
 

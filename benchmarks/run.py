@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import drain
+from benchmarks import drain, fleet
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / ".aws-sam" / "build"
@@ -513,6 +513,11 @@ def render_local_stack(results: dict[str, Any]) -> list[str]:
     return drain.report(results).splitlines()
 
 
+def fleet_section(bench: Bench) -> dict[str, Any]:
+    """Worker containers sharing Intercom's rate limit (benchmarks/fleet.py runs its own processes)."""
+    return fleet.section(quick=bench.repetitions == QUICK)
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -524,11 +529,15 @@ SECTIONS = [
     Section("batch", batch, render_batch),
     Section("package", package, render_package),
     Section("local_stack", local_stack, render_local_stack),
+    Section("fleet", fleet_section, lambda results: fleet.report(results).splitlines()),
 ]
 
 
 def report(results: dict[str, Any]) -> str:
     lines = [f"Intercom Contacts benchmark - {results['machine']}", results["conditions"]]
+    started = results.get("section_started", {})
+    if started:
+        lines.append("sections measured at: " + ", ".join(f"{key} {at}" for key, at in started.items()))
     for section in SECTIONS:
         if section.key in results:
             rendered = section.render(results[section.key])
@@ -547,15 +556,32 @@ def save_run(results: dict[str, Any], text: str, *, results_dir: Path = RESULTS)
 
 
 def publish(run: Path | None = None, *, results_dir: Path = RESULTS) -> Path:
-    """Copy a saved run (the newest when none is named) to the tracked `published.json` and `.txt`."""
+    """Make a saved run (the newest when none is named) the tracked `published.json` and `.txt`.
+
+    A run of some sections (`--only`) replaces those sections of the published run and keeps the
+    others, each with the time its run started (`section_started`)."""
     if run is None:
         saved = sorted((results_dir / RUNS).glob("*.json"))
         if not saved:
             raise FileNotFoundError(f"no run saved under {results_dir / RUNS}: run `make bench` first")
         run = saved[-1]
     target = results_dir / PUBLISHED
-    shutil.copyfile(run.with_suffix(".json"), target.with_suffix(".json"))
-    shutil.copyfile(run.with_suffix(".txt"), target.with_suffix(".txt"))
+    results = json.loads(run.with_suffix(".json").read_text())
+    keys = {section.key for section in SECTIONS}
+    kept = {}
+    if target.with_suffix(".json").exists():
+        before = json.loads(target.with_suffix(".json").read_text())
+        kept = {key: value for key, value in before.items() if key in keys and key not in results}
+        started = before.get("section_started", {})
+        kept["section_started"] = {key: started.get(key, before["started"]) for key in kept}
+    if not kept or not kept["section_started"]:
+        shutil.copyfile(run.with_suffix(".json"), target.with_suffix(".json"))
+        shutil.copyfile(run.with_suffix(".txt"), target.with_suffix(".txt"))
+        return target.with_suffix(".txt")
+    measured = {key: results["started"] for key in keys if key in results}
+    merged = {**results, **kept, "section_started": {**kept["section_started"], **measured}}
+    target.with_suffix(".json").write_text(json.dumps(merged, indent=2) + "\n")
+    target.with_suffix(".txt").write_text(report(merged) + "\n")
     return target.with_suffix(".txt")
 
 
@@ -569,7 +595,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RUN",
         help="measure nothing: copy a saved run (default: the newest) to the tracked results/published.*",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="KEYS",
+        help="comma-separated sections to run (" + ", ".join(s.key for s in SECTIONS) + "); default: all",
+    )
     args = parser.parse_args(argv)
+    chosen = [s for s in SECTIONS if not args.only or s.key in args.only.split(",")]
     if args.publish is not None:
         print(f"published {publish(Path(args.publish) if args.publish else None).relative_to(REPO)}")
         return 0
@@ -604,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
             scratch=scratch,
             repetitions=QUICK if args.quick else FULL,
         )
-        for section in SECTIONS:
+        for section in chosen:
             print(f"{section.key} ...", file=sys.stderr)
             results[section.key] = section.measure(bench)
     text = report(results)

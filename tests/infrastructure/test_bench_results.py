@@ -3,6 +3,7 @@ deliberate `make bench-publish` writes the tracked copy the docs quote. Runs no 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -49,3 +50,23 @@ def test_publishing_copies_the_newest_run_to_the_tracked_files(tmp_path: Path) -
     assert published == tmp_path / f"{PUBLISHED}.txt"
     assert published.read_text() == "newer\n"
     assert (tmp_path / f"{PUBLISHED}.json").exists()
+
+
+def test_publishing_a_partial_run_keeps_the_sections_it_did_not_measure(tmp_path: Path) -> None:
+    # Given a published run with a package section and a SnapStart section
+    package = {"api": {"total_mb": 16.7, "pyc_files": 525, "boto3_bundled": False, "largest": ["boto3"]}}
+    full = {**A_RUN, "started": "2026-11-24T08:00:00Z", "package": package, "conditions": "as deployed"}
+    full["restored"] = {"median": 47.0, "p25": 43.0, "p75": 59.0}
+    publish(save_run(full, "full", results_dir=tmp_path), results_dir=tmp_path)
+    # When a run of the SnapStart section alone is published
+    partial = {**A_RUN, "conditions": "as deployed", "restored": {"median": 40.0, "p25": 39.0, "p75": 41.0}}
+    published = publish(save_run(partial, "partial", results_dir=tmp_path), results_dir=tmp_path)
+    # Then the published run has the new SnapStart figures, the older package figures, and says when
+    # each was measured
+    merged = json.loads(published.with_suffix(".json").read_text())
+    assert merged["restored"]["median"] == 40.0
+    assert merged["package"] == package
+    assert merged["section_started"] == {"package": "2026-11-24T08:00:00Z", "restored": A_RUN["started"]}
+    text = published.read_text()
+    assert "median 40 ms" in text
+    assert "16.7 MB" in text
