@@ -171,3 +171,23 @@ def test_a_new_worker_reads_the_secret_once_for_its_first_batch(
     # Then one of them read the secret and the others found it cached
     assert len(reads) == 1
     assert len(sandbox.contacts) == 10
+
+
+def test_a_worker_that_paces_itself_meets_no_429_when_its_batch_exceeds_the_window(
+    queues: WorkerQueues, sandbox: IntercomSandbox, configure: Configure
+) -> None:
+    # Given the worker as the template deploys it (it paces itself, leaving the API a share), and an
+    # Intercom window of 4 calls every 2 seconds: fewer than the batch's 10 leads
+    configure(API_RATE_LIMIT_SHARE="5", INTERCOM_MAX_ATTEMPTS="1")
+    sandbox.set_rate_limit(4, window_seconds=2)
+    for n in range(10):
+        queues.send({**LEAD, "email": f"paced{n}@example.com"})
+    # When the worker takes the batch with its 10 threads
+    failed, _ = queues.run_worker()
+    # Then it spread its calls over the windows: Intercom answered none with 429, and every lead
+    # exists once
+    assert failed == []
+    assert [r.status for r in sandbox.requests_to("POST", "/contacts")] == [200] * 10
+    assert sorted(c["email"] for c in sandbox.contacts.values()) == sorted(
+        f"paced{n}@example.com" for n in range(10)
+    )
