@@ -52,9 +52,9 @@ MEMORY_GB = 256 / 1024  # the template's MemorySize default
 API_LOAD = 0.4  # the API signs users up at this fraction of its share of the limit
 DRAIN_SECONDS = 60  # how long each drain lasts at the limit: four full windows in the middle
 
-# AWS list prices, us-east-1, as published in January 2025 (to be verified on each service's pricing
-# page before relying on them; free tiers ignored).
-PRICES_AS_OF = "January 2025, us-east-1, to be verified"
+# AWS public list prices, us-east-1, as published in January 2025 (DynamoDB on demand after its
+# November 2024 cut); free tiers ignored. Prices change: check each service's pricing page.
+PRICES_AS_OF = "AWS list prices, us-east-1, as published January 2025; free tiers ignored"
 LAMBDA_GB_SECOND_ARM64 = 0.0000133334
 LAMBDA_REQUEST = 0.20 / 1e6
 SQS_REQUEST = 0.40 / 1e6  # standard queue, per 64 KB chunk
@@ -429,10 +429,8 @@ def cost_per_1000(f: dict[str, Any]) -> dict[str, float]:
 # (containers, calls a second, role): the whole worker up to what this machine drains (`ceiling`),
 # the worker's Intercom client alone (role "client": its gate and thread pool, no AWS) above that.
 MATRIX = [
-    (1, 10, "worker"), (1, 20, "worker"), (1, 50, "worker"),
-    (4, 10, "worker"), (4, 20, "worker"), (4, 50, "worker"),
-    (10, 10, "worker"), (10, 20, "worker"), (10, 50, "worker"),
-    (1, 200, "client"), (4, 200, "client"), (10, 200, "client"),
+    (1, 10, "worker"), (1, 20, "worker"), (4, 10, "worker"), (4, 20, "worker"), (10, 10, "worker"), (10, 20, "worker"),
+    (1, 50, "client"), (4, 50, "client"), (10, 50, "client"), (1, 200, "client"), (4, 200, "client"), (10, 200, "client"),
 ]  # fmt: skip
 QUICK = [(1, 20, "worker"), (4, 20, "worker"), (10, 20, "worker"), (10, 200, "client")]
 COMPARE = [(4, 20), (10, 20)]

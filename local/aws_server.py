@@ -1,15 +1,18 @@
-"""Local AWS on one endpoint, in its own process: DynamoDB, Secrets Manager, EventBridge and CloudWatch
-Logs answered by moto, SQS forwarded to the local SQS (local/sqs.py, a process of its own).
+"""Local AWS on one endpoint, in its own process: Secrets Manager, EventBridge and CloudWatch Logs
+answered by moto here, SQS forwarded to the local SQS (local/sqs.py) and DynamoDB to a second moto
+process (this module again, `--dynamodb-endpoint`), each a process of its own.
 
 moto handles one request at a time here: its models are not thread-safe (two updates of one DynamoDB
 item at once can fail with "dictionary changed size during iteration"), and it is bound by the GIL
-anyway, so serialising costs nothing but the errors. The tests' moto (`serve_in_thread`, SQS included)
-is served the same way.
+anyway, so serialising costs nothing but the errors. That makes one interpreter the ceiling of a
+drain, which spends most of moto's time in DynamoDB: DynamoDB in a process of its own uses the
+machine's second core. The tests' moto (`serve_in_thread`, SQS included) is one process.
 
 Its own process, so that it outlives any function that crashes and shares no interpreter with the
 sandbox or the functions; one endpoint, so that `AWS_ENDPOINT_URL` stays the only setting a client
-needs (the stack's own functions and poller reach the SQS process directly, through
-`AWS_ENDPOINT_URL_SQS`). `python -m local.aws_server --sqs-endpoint URL --port N --ready-file F`.
+needs (the stack's own functions and poller reach SQS and DynamoDB directly, through
+`AWS_ENDPOINT_URL_SQS` and `AWS_ENDPOINT_URL_DYNAMODB`).
+`python -m local.aws_server [--sqs-endpoint URL] [--dynamodb-endpoint URL] --port N --ready-file F`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonpath_ng.ext
+import moto.backends
+import moto.core.responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -35,42 +40,60 @@ from local.processes import announce_ready
 # moto delivers each event to each rule target through eight JSONPath expressions, and jsonpath_ng
 # builds a parser for every one of them: about 8 ms of moto's single thread per event, which a drain
 # publishes one of per contact. The expressions never change, so each is parsed once.
-jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]
+# And for every request it lists its own package directory (about 50 stat calls) and the handler
+# class's methods: both never change while it runs.
+_MOTO_MODULES = tuple(moto.backends.list_of_moto_modules())
+moto.backends.list_of_moto_modules = lambda: _MOTO_MODULES
+moto.core.responses.method_names_from_class = functools.cache(moto.core.responses.method_names_from_class)
 
 SQS_TARGET = "AmazonSQS."
-SQS_HEADERS = {"content-type", "x-amzn-query-error"}
+DYNAMODB_TARGET = "DynamoDB_"
+# What a forwarded answer keeps: what the SDK reads (DynamoDB's CRC32 is checked), not hop-by-hop.
+FORWARDED_HEADERS = {"content-type", "x-amzn-query-error", "x-amz-crc32", "x-amzn-requestid"}
 
 
 class LocalAwsApp:
-    """The WSGI application: a request for SQS (by its JSON target) to the local SQS, the rest to moto."""
+    """The WSGI application: SQS and DynamoDB (by their JSON target) to their own processes when
+    given, the rest to moto."""
 
-    def __init__(self, sqs_endpoint: str | None) -> None:
+    def __init__(self, sqs_endpoint: str | None, dynamodb_endpoint: str | None = None) -> None:
         self.sqs_address = urlsplit(sqs_endpoint).netloc if sqs_endpoint else None
+        self.dynamodb_address = urlsplit(dynamodb_endpoint).netloc if dynamodb_endpoint else None
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.moto_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if self.sqs_address and target.startswith(SQS_TARGET):
-            return self._sqs(environ, start_response, target)
+            return _forward(self.sqs_address, environ, start_response)
         if self.sqs_address and "/sqs/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
             # The query protocol would reach moto's own, empty SQS and find no queue at all.
             return _answer(start_response, 400, {}, b"the local SQS speaks SQS's JSON protocol only")
+        if self.dynamodb_address and target.startswith(DYNAMODB_TARGET):
+            return _forward(self.dynamodb_address, environ, start_response)
         with self.moto_lock:
             return list(self.moto(environ, start_response))
 
-    def _sqs(self, environ: dict[str, Any], start_response: Any, target: str) -> list[bytes]:
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        sqs = http.client.HTTPConnection(self.sqs_address, timeout=60)  # long polls last up to 20 s
-        try:
-            # The caller's Host is kept: queue URLs name the endpoint the caller used
-            sqs.request("POST", "/", body, {"X-Amz-Target": target, "Host": environ["HTTP_HOST"]})
-            answer = sqs.getresponse()
-            payload = answer.read()
-        finally:
-            sqs.close()
-        headers = {name: value for name, value in answer.getheaders() if name.lower() in SQS_HEADERS}
-        return _answer(start_response, answer.status, headers, payload)
+
+def _forward(address: str, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    upstream = http.client.HTTPConnection(address, timeout=60)  # SQS long polls last up to 20 s
+    try:
+        # The caller's Host and signature are kept: queue URLs name the endpoint the caller used
+        headers = {
+            "X-Amz-Target": environ["HTTP_X_AMZ_TARGET"],
+            "Host": environ["HTTP_HOST"],
+            "Content-Type": environ.get("CONTENT_TYPE", "application/x-amz-json-1.0"),
+            "Authorization": environ.get("HTTP_AUTHORIZATION", ""),
+        }
+        upstream.request("POST", "/", body, headers)
+        answer = upstream.getresponse()
+        payload = answer.read()
+    finally:
+        upstream.close()
+    kept = {name: value for name, value in answer.getheaders() if name.lower() in FORWARDED_HEADERS}
+    return _answer(start_response, answer.status, kept, payload)
 
 
 def _answer(start_response: Any, status: int, headers: dict[str, str], payload: bytes) -> list[bytes]:
@@ -81,11 +104,15 @@ def _answer(start_response: Any, status: int, headers: dict[str, str], payload: 
     return [payload]
 
 
-def server(sqs_endpoint: str | None, port: int = 0) -> BaseWSGIServer:
+def server(sqs_endpoint: str | None, port: int = 0, dynamodb_endpoint: str | None = None) -> BaseWSGIServer:
     """Listening on loopback (port 0: a free one); call serve_forever() to answer."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
     return make_server(
-        "127.0.0.1", port, LocalAwsApp(sqs_endpoint), threaded=True, request_handler=MotoRequestHandler
+        "127.0.0.1",
+        port,
+        LocalAwsApp(sqs_endpoint, dynamodb_endpoint),
+        threaded=True,
+        request_handler=MotoRequestHandler,
     )
 
 
@@ -99,11 +126,12 @@ def serve_in_thread() -> tuple[BaseWSGIServer, str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sqs-endpoint", required=True, help="the local SQS, e.g. http://127.0.0.1:4576")
+    parser.add_argument("--sqs-endpoint", help="the local SQS, e.g. http://127.0.0.1:4576")
+    parser.add_argument("--dynamodb-endpoint", help="the moto process serving DynamoDB")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", type=Path, help="written with the port once listening")
     args = parser.parse_args(argv)
-    aws = server(args.sqs_endpoint, args.port)
+    aws = server(args.sqs_endpoint, args.port, args.dynamodb_endpoint)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: threading.Thread(target=aws.shutdown).start())
     if args.ready_file:

@@ -2,8 +2,9 @@
 
 A small supervisor of processes, each standing in for what runs it on AWS:
 
-- local AWS, provisioned from template.yaml: SQS (local/sqs.py) in a process of its own, DynamoDB and
-  Secrets Manager (moto, local/aws_server.py) in another, which is also the one endpoint for all three;
+- local AWS, provisioned from template.yaml: SQS (local/sqs.py) in a process of its own, DynamoDB
+  (moto) in another, Secrets Manager, EventBridge and CloudWatch Logs (moto, local/aws_server.py) in a
+  third, which is also the one endpoint for all of them;
 - the Intercom sandbox (local/sandbox_server.py; or the real Intercom with INTERCOM_TOKEN);
 - a local API Gateway (local/gateway.py) in front of LOCAL_API_PROCESSES execution environments of
   each API function (4 by default);
@@ -101,9 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         sqs = Child("sqs", ["--ready-file", str(scratch / "sqs")], base_env, essential=True)
         children.append(sqs.start())
         sqs_endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'sqs', sqs.popen)}"
+        dynamodb = Child("aws_server", ["--ready-file", str(scratch / "dynamodb")], base_env, essential=True)
+        children.append(dynamodb.start())
+        dynamodb_endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'dynamodb', dynamodb.popen)}"
         aws_server = Child(
             "aws_server",
-            ["--sqs-endpoint", sqs_endpoint, "--ready-file", str(scratch / "aws")],
+            [
+                *("--sqs-endpoint", sqs_endpoint, "--dynamodb-endpoint", dynamodb_endpoint),
+                *("--ready-file", str(scratch / "aws")),
+            ],
             base_env,
             essential=True,
         )
@@ -129,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         resources = scratch / "resources.json"
         resources.write_text(json.dumps(values))
 
-        function_env = {**base_env, **aws.env(), "AWS_ENDPOINT_URL_SQS": sqs_endpoint}
+        function_env = {
+            **base_env,
+            **aws.env(),
+            "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        }
         gateway = Child(
             "gateway",
             [
