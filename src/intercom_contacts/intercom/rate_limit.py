@@ -93,6 +93,7 @@ class PacedGate:
         self._window = WINDOW_SECONDS
         self._window_learned = False
         self._remaining = 0  # the lowest Remaining seen in this window, less own calls since
+        self._in_flight = 0  # own calls sent and not yet answered (counted afresh each window)
         self._answered = 0  # own calls answered in this window
         self._sample: float | None = None  # own part of the window's calls, as of the latest answer
         self._share: float | None = None  # own part of the fleet's calls, learned over past windows
@@ -109,6 +110,7 @@ class PacedGate:
             return
         with self._lock:
             self._probe_until = 0.0
+            self._in_flight = max(0, self._in_flight - 1)
             self._limit = limit
             if reset > self._last_reset_seen:
                 if self._last_reset_seen:
@@ -140,7 +142,7 @@ class PacedGate:
                 return 0.0
             if now >= self._reset:
                 self._predict_window(now, self._limit)
-            if self._remaining - self._reserve * self._limit < 1:
+            if self._remaining - self._others_in_flight() - self._reserve * self._limit < 1:
                 return self._reset - now
             if now < self._next_call:
                 return self._next_call - now
@@ -148,7 +150,15 @@ class PacedGate:
             # pace at the end of one never runs into the next.
             self._next_call = min(self._reset, max(self._next_call, now) + self._interval)
             self._remaining -= 1
+            self._in_flight += 1
             return 0.0
+
+    def _others_in_flight(self) -> float:
+        """The rest of the fleet's calls on their way, as many for its share as this container's own:
+        `Remaining` counts a call when it arrives, and near the reset a fleet that spends to the last
+        call it knows of sends more than the window holds."""
+        share = self._share or self._sample or 1.0
+        return self._in_flight * (1 / share - 1)
 
     def _pace(self, now: float, limit: int) -> None:
         """Space own calls so that the fleet spends what the window holds for it by the reset. Set
@@ -166,8 +176,10 @@ class PacedGate:
         self._answered, self._sample = 0, None
 
     def _predict_window(self, now: float, limit: int) -> None:
-        """The window has reset and no answer describes the new one yet: it is full, as long as ever."""
+        """The window has reset and no answer describes the new one yet: it is as long as ever, and
+        full but for the fleet's calls still on their way, which it will count."""
+        on_their_way = self._in_flight + self._others_in_flight()
         self._close_window()
         self._reset += self._window * (math.floor((now - self._reset) / self._window) + 1)
-        self._remaining, self._predicted = limit, True
+        self._remaining, self._predicted = limit - math.ceil(on_their_way), True
         self._pace(now, limit)
