@@ -1,12 +1,11 @@
 """Local AWS on one endpoint, in its own process: Secrets Manager, EventBridge and CloudWatch Logs
-answered by moto here, SQS forwarded to the local SQS (local/sqs.py) and DynamoDB to a second moto
-process (this module again, `--dynamodb-endpoint`), each a process of its own.
+answered by moto here, SQS forwarded to the local SQS (local/sqs.py) and DynamoDB to moto's DynamoDB
+in a process of its own (local/dynamodb.py, `--dynamodb-endpoint`).
 
-moto handles one request at a time here: its models are not thread-safe (two updates of one DynamoDB
-item at once can fail with "dictionary changed size during iteration"), and it is bound by the GIL
-anyway, so serialising costs nothing but the errors. That makes one interpreter the ceiling of a
-drain, which spends most of moto's time in DynamoDB: DynamoDB in a process of its own uses the
-machine's second core. The tests' moto (`serve_in_thread`, SQS included) is one process.
+moto handles one request at a time here: its models are not thread-safe, and it is bound by the GIL
+anyway, so serialising costs nothing but the errors. A drain spends most of its AWS time in
+DynamoDB, which therefore has the machine's second core to itself. The tests' moto
+(`serve_in_thread`, SQS and DynamoDB included) is one process.
 
 Its own process, so that it outlives any function that crashes and shares no interpreter with the
 sandbox or the functions; one endpoint, so that `AWS_ENDPOINT_URL` stays the only setting a client

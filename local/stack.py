@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         sqs = Child("sqs", ["--ready-file", str(scratch / "sqs")], base_env, essential=True)
         children.append(sqs.start())
         sqs_endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'sqs', sqs.popen)}"
-        dynamodb = Child("aws_server", ["--ready-file", str(scratch / "dynamodb")], base_env, essential=True)
+        dynamodb = Child("dynamodb", ["--ready-file", str(scratch / "dynamodb")], base_env, essential=True)
         children.append(dynamodb.start())
         dynamodb_endpoint = f"http://127.0.0.1:{wait_ready(scratch / 'dynamodb', dynamodb.popen)}"
         aws_server = Child(
