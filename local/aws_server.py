@@ -20,7 +20,6 @@ import argparse
 import functools
 import http.client
 import logging
-import signal
 import threading
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -34,7 +33,7 @@ import moto.core.responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.processes import announce_ready
+from local.processes import serve_until_stopped
 
 # moto delivers each event to each rule target through eight JSONPath expressions, and jsonpath_ng
 # builds a parser for every one of them: about 8 ms of moto's single thread per event, which a drain
@@ -130,12 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", type=Path, help="written with the port once listening")
     args = parser.parse_args(argv)
-    aws = server(args.sqs_endpoint, args.port, args.dynamodb_endpoint)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: threading.Thread(target=aws.shutdown).start())
-    if args.ready_file:
-        announce_ready(args.ready_file, str(aws.server_address[1]))
-    aws.serve_forever()
+    serve_until_stopped(server(args.sqs_endpoint, args.port, args.dynamodb_endpoint), args.ready_file)
 
 
 if __name__ == "__main__":

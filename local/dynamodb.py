@@ -18,9 +18,7 @@ import argparse
 import functools
 import io
 import json
-import signal
 import threading
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from moto.core.request import Request
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.responses import DynamoHandler
 
-from local.processes import QuietServer, announce_ready
+from local.processes import AwsCallHandler, QuietServer, serve_until_stopped
 
 # moto parses an update expression twice per UpdateItem, and the validator works on a deep copy of
 # the tree, never on the parsed one: the same expression string always parses to the same tree.
@@ -38,16 +36,15 @@ UpdateExpressionParser.make = staticmethod(functools.lru_cache(maxsize=512)(Upda
 moto.core.responses.method_names_from_class = functools.cache(moto.core.responses.method_names_from_class)
 
 _MOTO = threading.Lock()
+SET_BY_THE_SERVER = {"content-length", "server", "date"}
 
 
-def handle(
-    method: str, path: str, headers: dict[str, str], body: bytes, host: str
-) -> tuple[int, dict[str, str], bytes]:
-    """One DynamoDB call, answered by moto: (status, headers, body)."""
+def handle(path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One DynamoDB call (headers by their lowercase names), answered by moto: (status, headers, body)."""
     path, _, query = path.partition("?")
-    server_name, _, server_port = host.partition(":")
+    server_name, _, server_port = headers.get("host", "localhost").partition(":")
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
+        "REQUEST_METHOD": "POST",
         "PATH_INFO": path,
         "QUERY_STRING": query,
         "SERVER_NAME": server_name,
@@ -71,29 +68,14 @@ def handle(
         message = json.dumps({"__type": "InternalFailure", "message": f"moto failed: {error!r}"[:500]})
         return 500, {"Content-Type": "application/x-amz-json-1.0"}, message.encode()
     payload = content.encode() if isinstance(content, str) else bytes(content or b"")
-    return int(status), {str(name): str(value) for name, value in answer_headers.items()}, payload
+    # http.server writes its own Server and Date, and the handler the length of what it sends
+    kept = {str(k): str(v) for k, v in answer_headers.items() if k.lower() not in SET_BY_THE_SERVER}
+    return int(status), kept, payload
 
 
-class _HttpHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: one line per call would drown the functions' logs."""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        status, answer_headers, payload = handle(
-            "POST", self.path, headers, body, self.headers.get("Host", "localhost")
-        )
-        self.send_response(status)
-        for name, value in answer_headers.items():
-            if name.lower() not in ("content-length", "server", "date"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+class _HttpHandler(AwsCallHandler):
+    def answer(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        return handle(self.path, {name.lower(): value for name, value in self.headers.items()}, body)
 
 
 def serve(port: int = 0) -> QuietServer:
@@ -106,12 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", type=Path, help="written with the port once listening")
     args = parser.parse_args(argv)
-    server = serve(args.port)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: threading.Thread(target=server.shutdown).start())
-    if args.ready_file:
-        announce_ready(args.ready_file, str(server.server_address[1]))
-    server.serve_forever()
+    serve_until_stopped(serve(args.port), args.ready_file)
 
 
 if __name__ == "__main__":

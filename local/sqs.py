@@ -24,18 +24,16 @@ import hashlib
 import heapq
 import json
 import secrets
-import signal
 import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from local.processes import QuietServer, announce_ready
+from local.processes import AwsCallHandler, QuietServer, serve_until_stopped
 
 ACCOUNT_ID = "123456789012"
 SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"  # moto's: the caller of every local request
@@ -518,26 +516,12 @@ def _received(
     return answer
 
 
-class _HttpHandler(BaseHTTPRequestHandler):
+class _HttpHandler(AwsCallHandler):
     sqs: LocalSqs
-    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
-    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: one line per call would drown the functions' logs."""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def answer(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
         target = self.headers.get("X-Amz-Target", "")
-        status, headers, payload = self.sqs.handle(
-            target, body, f"http://{self.headers.get('Host', 'localhost')}"
-        )
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        return self.sqs.handle(target, body, f"http://{self.headers.get('Host', 'localhost')}")
 
 
 def serve(port: int = 0) -> QuietServer:
@@ -550,12 +534,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", type=Path, help="written with the port once listening")
     args = parser.parse_args(argv)
-    server = serve(args.port)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: threading.Thread(target=server.shutdown).start())
-    if args.ready_file:
-        announce_ready(args.ready_file, str(server.server_address[1]))
-    server.serve_forever()
+    serve_until_stopped(serve(args.port), args.ready_file)
 
 
 if __name__ == "__main__":
