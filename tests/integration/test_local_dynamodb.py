@@ -254,4 +254,5 @@ def test_a_request_moto_cannot_parse_is_an_error_and_the_next_is_answered(lean_e
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    assert "after-an-error" in dynamodb.list_tables()["TableNames"]
+    # (moto's tables are shared by every test in the run: ListTables pages, DescribeTable does not)
+    assert dynamodb.describe_table(TableName="after-an-error")["Table"]["TableStatus"] == "ACTIVE"
