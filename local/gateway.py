@@ -3,11 +3,11 @@ answer out, for every route of the template's Api events.
 
 As the deployed API does, it routes by path template (`/contacts/batch/{batch_id}` fills `resource`
 and `pathParameters`), answers an unknown route 403 "Missing Authentication Token", enforces the API
-key, refuses a header with a control character in it (a bare CR would otherwise split it in two)
-with 400, and answers 502 "Internal server error" when the function fails, crashes or times out.
-It serves requests concurrently (a listen backlog of 128): each invocation goes to one of the
-function's execution environments (local/runtime.py), `--processes` of them per function. It also
-serves the OpenAPI document and Swagger UI.
+key, refuses with 400 a header with a control character in it (a bare CR would otherwise split it
+in two) and a Content-Length that is not one decimal count, and answers 502 "Internal server error"
+when the function fails, crashes or times out. It serves requests concurrently (a listen backlog
+of 128): each invocation goes to one of the function's execution environments (local/runtime.py),
+`--processes` of them per function. It also serves the OpenAPI document and Swagger UI.
 
 Runs as its own process: `python -m local.gateway --api-key K --resources FILE [--port N]`.
 """
@@ -41,6 +41,7 @@ STAGE = "/v1"
 SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
+DECIMAL = re.compile(r"[0-9]+")
 Answer = tuple[int, dict[str, str], bytes]
 
 
@@ -191,7 +192,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
         self.recorder.take()  # the request line: read before this is called
         if not super().parse_request():
             return False
-        if any(malformed_header(line) for line in self.recorder.take()):
+        malformed = any(malformed_header(line) for line in self.recorder.take())
+        lengths = self.headers.get_all("Content-Length") or ["0"]
+        if malformed or len(lengths) != 1 or not DECIMAL.fullmatch(lengths[0]):
             self.close_connection = True  # the request's framing cannot be trusted either
             self._send(*_json(400, {"message": "Bad Request"}))
             return False
@@ -209,7 +212,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path.removeprefix(STAGE) or "/"
-        length = int(self.headers.get("Content-Length") or 0)
+        length = int(self.headers.get("Content-Length") or 0)  # one decimal count: parse_request checked it
         body = self.rfile.read(length) if length else b""
         if method == "GET" and path == "/openapi.json":
             answer: Answer = 200, {"Content-Type": "application/json"}, self.gateway.openapi().encode()
