@@ -9,7 +9,8 @@ when the function fails, crashes or times out. It serves requests concurrently (
 of 128): each invocation goes to one of the function's execution environments (local/runtime.py),
 `--processes` of them per function. It also serves the OpenAPI document and Swagger UI.
 
-Runs as its own process: `python -m local.gateway --api-key K --resources FILE [--port N]`.
+Runs as its own process: `LOCAL_API_KEY=K python -m local.gateway --resources FILE [--port N]` (the
+key in the environment, not argv).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 
 from local.events import api_gateway_event
 from local.functions import api_routes, load_function
-from local.processes import QuietServer, announce_ready
+from local.processes import API_KEY_VARIABLE, QuietServer, announce_ready
 from local.runtime import FunctionPool, Invoke
 
 STAGE = "/v1"
@@ -262,7 +263,6 @@ def _openapi_of(handler_path: str) -> Callable[[], str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--api-key", required=True)
     parser.add_argument(
         "--resources", type=Path, required=True, help="JSON: what each template Ref resolves to"
     )
@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         "--ready-file", type=Path, help="written with the port once every environment is warm"
     )
     args = parser.parse_args(argv)
+    api_key = os.environ.pop(API_KEY_VARIABLE)  # popped: the function processes have no business with it
     values = json.loads(args.resources.read_text())
     routes = template_routes()
     functions = {route.function: load_function(route.function, values) for route in routes}
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         gateway = Gateway(
             routes,
             {logical_id: pool.invoke for logical_id, pool in pools.items()},
-            args.api_key,
+            api_key,
             _openapi_of(functions[routes[0].function].handler_path),
         )
         server = serve(gateway, args.port)

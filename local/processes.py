@@ -14,6 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
+# Secrets reach a process in these variables, never in its argv: `ps` shows a command line to every
+# user, and a value starting with "-" would be read as an option.
+API_KEY_VARIABLE = "LOCAL_API_KEY"
+SANDBOX_TOKEN_VARIABLE = "INTERCOM_SANDBOX_TOKEN"  # noqa: S105  # nosec B105 # a variable name, not a secret
 LISTEN_BACKLOG = 128  # http.server's default of 5 resets connections when a few dozen clients connect at once
 
 

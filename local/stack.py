@@ -37,7 +37,7 @@ from pathlib import Path
 from local import event_log
 from local.aws import provision
 from local.functions import queue_consumer, resource_values
-from local.processes import wait_ready
+from local.processes import API_KEY_VARIABLE, SANDBOX_TOKEN_VARIABLE, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = REPO_ROOT / ".local-stack.env"
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     port = int(os.environ.get("PORT", "3000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8111" if port else "0"))
-    api_key = os.environ.get("LOCAL_API_KEY", "local-dev-key")
+    api_key = os.environ.pop(API_KEY_VARIABLE, "local-dev-key")  # only the gateway gets it
     _, source = queue_consumer()
     api_processes = int(os.environ.get("LOCAL_API_PROCESSES", DEFAULT_API_PROCESSES))
     worker_processes = int(
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             token = secrets.token_urlsafe(24)
             sandbox = Child(
                 "sandbox_server",
-                ["--token", token, "--port", str(sandbox_port), "--ready-file", str(scratch / "sandbox")],
-                base_env,
+                ["--port", str(sandbox_port), "--ready-file", str(scratch / "sandbox")],
+                {**base_env, SANDBOX_TOKEN_VARIABLE: token},
                 essential=True,
             )
             children.append(sandbox.start())
@@ -146,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             "gateway",
             [
                 *("--resources", str(resources), "--processes", str(api_processes)),
-                *("--api-key", api_key, "--port", str(port), "--ready-file", str(scratch / "gateway")),
+                *("--port", str(port), "--ready-file", str(scratch / "gateway")),
             ],
-            function_env,
+            {**function_env, API_KEY_VARIABLE: api_key},
             essential=False,
         )
         poller = Child(
