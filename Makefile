@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
 # While `make run` is up it writes the local stack's endpoints here (NAME ?= value), so that
-# `make redrive` and `make invoke` target it; variables already in the environment win.
+# `make redrive`, `make import` and `make invoke` target it; variables already in the environment win.
 ifneq ($(wildcard .local-stack.env),)
 include .local-stack.env
 export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
@@ -63,8 +63,10 @@ unit: install
 integration: install
 	pytest tests/integration
 
+# Only this target writes the checkout's .local-stack.env: the stacks that tests start keep theirs in
+# their own temporary folders.
 run: install
-	$(PY) -m local.stack
+	$(PY) -m local.stack --env-file .local-stack.env
 
 # make invoke FUNCTION=CreateContactFunction EVENT=events/api_create_user.json
 invoke: install

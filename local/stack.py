@@ -30,6 +30,7 @@ import subprocess  # nosec B404 # starts this project's own modules, fixed argum
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +38,9 @@ from pathlib import Path
 from local import event_log
 from local.aws import provision
 from local.functions import queue_consumer, resource_values
-from local.processes import API_KEY_VARIABLE, SANDBOX_TOKEN_VARIABLE, wait_ready
+from local.processes import API_KEY_VARIABLE, SANDBOX_TOKEN_VARIABLE, announce_ready, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV_FILE = REPO_ROOT / ".local-stack.env"
 DEFAULT_API_PROCESSES = 4
 
 
@@ -75,6 +75,12 @@ class Child:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-file", type=Path, help="write the URLs and queue names here as JSON")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="the pointer that make redrive, make import and make invoke follow (`make run`: the "
+        "checkout's .local-stack.env); removed at the end if it still names this stack",
+    )
     args = parser.parse_args(argv)
     port = int(os.environ.get("PORT", "3000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8111" if port else "0"))
@@ -98,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     children: list[Child] = []
     exit_code = 0
+    pointer = ""
     try:
         sqs = Child("sqs", ["--ready-file", str(scratch / "sqs")], base_env, essential=True)
         children.append(sqs.start())
@@ -180,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             "secret_id": aws.secret_id,
             "api_processes": api_processes,
             "worker_processes": worker_processes,
+            "env_file": str(args.env_file) if args.env_file else None,
         }
         exported = {
             **{k: v for k, v in aws.env().items() if k.startswith("AWS_")},
@@ -193,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             "API_URL": api_url,
             "API_KEY": api_key,
         }
-        ENV_FILE.write_text("".join(f"{name} ?= {value}\n" for name, value in exported.items()))
+        if args.env_file:
+            pointer = f"# the local stack of process {os.getpid()}, up since {time.strftime('%H:%M:%S')}\n"
+            pointer += "".join(f"{name} ?= {value}\n" for name, value in exported.items())
+            announce_ready(args.env_file, pointer)  # whole: make may read it at any moment
         if args.state_file:
             args.state_file.write_text(json.dumps(state, indent=2))
         print(_banner(state, real_intercom=bool(real_token)), flush=True)
@@ -206,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             child.stop()
         for child in reversed(children):
             child.wait_stopped()
-        with contextlib.suppress(FileNotFoundError):
-            ENV_FILE.unlink()
+        if args.env_file and pointer:
+            with contextlib.suppress(FileNotFoundError):
+                if args.env_file.read_text() == pointer:  # another stack may have taken it over since
+                    args.env_file.unlink()
         shutil.rmtree(scratch, ignore_errors=True)
     return exit_code
 
@@ -232,6 +245,11 @@ def _supervise(children: list[Child], stop: threading.Event) -> int:
 def _banner(state: Mapping[str, object], *, real_intercom: bool) -> str:
     api, key = state["api_url"], state["api_key"]
     intercom = "the real Intercom (INTERCOM_TOKEN)" if real_intercom else f"{state['sandbox_url']}/contacts"
+    pointer = (
+        f"  Pointer       {state['env_file']}: make redrive, make import and make invoke use this stack\n"
+        if state["env_file"]
+        else ""
+    )
     return f"""
 Intercom Contacts is running locally. Ctrl-C stops it.
 
@@ -243,7 +261,7 @@ Intercom Contacts is running locally. Ctrl-C stops it.
   Intercom      {intercom}
   Queue         {state["queue_url"]}
   DLQ           {state["dlq_url"]}   (make redrive ARGS=--list)
-  Functions     {state["api_processes"]} API processes (LOCAL_API_PROCESSES), \
+{pointer}  Functions     {state["api_processes"]} API processes (LOCAL_API_PROCESSES), \
 {state["worker_processes"]} worker processes (LOCAL_WORKER_PROCESSES)
 
 Create a contact:
