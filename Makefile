@@ -64,9 +64,9 @@ integration: install
 	pytest tests/integration
 
 # Only this target writes the checkout's .local-stack.env: the stacks that tests start keep theirs in
-# their own temporary folders.
+# their own temporary folders. The functions' JSON logs go to .local-stack.log (LOCAL_LOGS=1: inline too).
 run: install
-	$(PY) -m local.stack --env-file .local-stack.env
+	$(PY) -m local.stack --env-file .local-stack.env --log-file .local-stack.log
 
 # make invoke FUNCTION=CreateContactFunction EVENT=events/api_create_user.json
 invoke: install

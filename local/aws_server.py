@@ -117,14 +117,14 @@ def deliver_sqs_targets_to(sqs_endpoint: str) -> None:
 
     def send(rule: Rule, queue_name: str, event: dict[str, Any], group_id: str | None = None) -> None:
         if "time" in event:
-            event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(event["time"])))
+            event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(event["time"])))  # type: ignore[arg-type]
         try:
             queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
             sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
         except (BotoCoreError, ClientError) as error:
             print(f"rule {rule.name}: event not delivered to queue {queue_name}: {error}", file=sys.stderr)
 
-    Rule._send_to_sqs_queue = send  # type: ignore[method-assign]
+    Rule._send_to_sqs_queue = send  # type: ignore[method-assign,assignment]
 
 
 def server(sqs_endpoint: str | None, port: int = 0, dynamodb_endpoint: str | None = None) -> BaseWSGIServer:

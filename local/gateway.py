@@ -20,6 +20,7 @@ import base64
 import contextlib
 import importlib
 import json
+import logging
 import os
 import re
 import signal
@@ -44,6 +45,8 @@ TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
 DECIMAL = re.compile(r"[0-9]+")
 Answer = tuple[int, dict[str, str], bytes]
+
+log = logging.getLogger("local.gateway")
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,20 @@ class Gateway:
         )
         outcome = self.invokers[route.function](event)
         if not outcome.ok:  # what API Gateway answers when the integration fails
+            error = outcome.payload.get("errorType") if isinstance(outcome.payload, dict) else None
+            log.warning(
+                "%s %s: %s %s%s, answered 502",
+                method,
+                path,
+                route.function,
+                outcome.status,
+                f" ({error})" if error else "",
+            )
             return _json(502, {"message": "Internal server error"})
         try:
             return _proxy_answer(outcome.payload)
         except (KeyError, TypeError, ValueError):  # a malformed proxy answer is an integration failure too
+            log.warning("%s %s: %s answered no proxy response, answered 502", method, path, route.function)
             return _json(502, {"message": "Internal server error"})
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from local.intercom_sandbox import IntercomSandbox
-from local.processes import LISTEN_BACKLOG, SANDBOX_TOKEN_VARIABLE, announce_ready
+from local.processes import LISTEN_BACKLOG, SANDBOX_TOKEN_VARIABLE, announce_ready, on_stop_signal
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,8 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     # The sandbox serves with http.server's ThreadingHTTPServer, and this process serves nothing else.
     ThreadingHTTPServer.request_queue_size = LISTEN_BACKLOG
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    on_stop_signal(stop.set)
     with IntercomSandbox(token=token, port=args.port, open_reads=True) as sandbox:
         announce_ready(args.ready_file, sandbox.url)
         stop.wait()

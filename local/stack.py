@@ -37,6 +37,7 @@ from pathlib import Path
 
 from local import event_log
 from local.aws import provision
+from local.function_logs import INLINE_VARIABLE, LOG_FILE_VARIABLE
 from local.functions import queue_consumer, resource_values
 from local.processes import API_KEY_VARIABLE, SANDBOX_TOKEN_VARIABLE, announce_ready, wait_ready
 
@@ -55,9 +56,16 @@ class Child:
     popen: subprocess.Popen[bytes] = field(init=False)
 
     def start(self) -> Child:
-        self.popen = subprocess.Popen(  # nosec B603 # fixed argv, no shell
-            [sys.executable, "-m", f"local.{self.name}", *self.argv], env=self.env
-        )
+        # Started with Ctrl-C ignored, which their own children inherit: a terminal's Ctrl-C reaches
+        # the whole process group at once, and functions dying before their pools know the stack is
+        # stopping read as crashes. Only this supervisor takes it, and stops them in order.
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.popen = subprocess.Popen(  # nosec B603 # fixed argv, no shell
+                [sys.executable, "-m", f"local.{self.name}", *self.argv], env=self.env
+            )
+        finally:
+            signal.signal(signal.SIGINT, handler)
         return self
 
     def stop(self) -> None:
@@ -81,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the pointer that make redrive, make import and make invoke follow (`make run`: the "
         "checkout's .local-stack.env); removed at the end if it still names this stack",
     )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="every line the functions print, started afresh (default: a new file in the temp folder); "
+        "the terminal shows their warnings and errors, or every line with LOCAL_LOGS=1",
+    )
     args = parser.parse_args(argv)
     port = int(os.environ.get("PORT", "3000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8111" if port else "0"))
@@ -96,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     scratch = Path(tempfile.mkdtemp(prefix="local-stack-"))
+    log_file = (args.log_file or Path(tempfile.mkstemp(prefix="local-stack-", suffix=".log")[1])).resolve()
+    log_file.write_bytes(b"")
     base_env = {
         **os.environ,
         "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}",
         # An error answer publishes only its single metric; Powertools warns about the empty default set.
         "PYTHONWARNINGS": "ignore:No application metrics to publish",
+        LOG_FILE_VARIABLE: str(log_file),
     }
     children: list[Child] = []
     exit_code = 0
@@ -188,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             "api_processes": api_processes,
             "worker_processes": worker_processes,
             "env_file": str(args.env_file) if args.env_file else None,
+            "log_file": str(log_file),
+            "logs_inline": os.environ.get(INLINE_VARIABLE) == "1",
         }
         exported = {
             **{k: v for k, v in aws.env().items() if k.startswith("AWS_")},
@@ -250,6 +269,11 @@ def _banner(state: Mapping[str, object], *, real_intercom: bool) -> str:
         if state["env_file"]
         else ""
     )
+    logs = (
+        "every function log line, shown here too (LOCAL_LOGS=1)"
+        if state["logs_inline"]
+        else "every function log line; here only warnings and errors, all of them with LOCAL_LOGS=1"
+    )
     return f"""
 Intercom Contacts is running locally. Ctrl-C stops it.
 
@@ -263,6 +287,8 @@ Intercom Contacts is running locally. Ctrl-C stops it.
   DLQ           {state["dlq_url"]}   (make redrive ARGS=--list)
 {pointer}  Functions     {state["api_processes"]} API processes (LOCAL_API_PROCESSES), \
 {state["worker_processes"]} worker processes (LOCAL_WORKER_PROCESSES)
+  Logs          {state["log_file"]}   ({logs})
+  Import        {Path(sys.executable).parent / "intercom-contacts"} import FILE   (or make import FILE=...)
 
 Create a contact:
   curl -s -X POST "{api}/contacts" -H "x-api-key: {key}" -H "content-type: application/json" \\
