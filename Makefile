@@ -85,8 +85,10 @@ redrive: install
 	$(PY) -m intercom_contacts.redrive $(ARGS)
 
 # make import FILE=contacts.csv ARGS="--role lead --dry-run"
+# make exits 2 whenever a command fails, so the tool's own exit code (README) is printed.
 import: install
-	$(VENV)/bin/intercom-contacts import "$(FILE)" $(ARGS)
+	@$(VENV)/bin/intercom-contacts import "$(FILE)" $(ARGS) || { code=$$?; echo "make import: intercom-contacts \
+	exited with $$code (make exits 2; run $(VENV)/bin/intercom-contacts import ... for the code itself)" >&2; exit $$code; }
 
 deploy: build
 	sam deploy
