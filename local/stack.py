@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     scratch = Path(tempfile.mkdtemp(prefix="local-stack-"))
-    log_file = (args.log_file or Path(tempfile.mkstemp(prefix="local-stack-", suffix=".log")[1])).resolve()
+    log_file = (args.log_file or Path(tempfile.gettempdir()) / f"local-stack-{os.getpid()}.log").resolve()
     log_file.write_bytes(b"")
     base_env = {
         **os.environ,

@@ -13,7 +13,7 @@ import pytest
 import urllib3
 
 from local.gateway import Gateway, Route, match_route, serve
-from local.runtime import CRASHED, OK, Outcome
+from local.runtime import CRASHED, FUNCTION_ERROR, OK, Outcome
 
 KEY = {"x-api-key": "k"}
 ROUTES = [
@@ -192,3 +192,16 @@ def test_a_content_length_that_is_not_a_number_is_refused_with_400(
     # Then API Gateway's 400 comes back, and the function is not invoked
     assert status == b"HTTP/1.1 400 Bad Request"
     assert function.events == []
+
+
+def test_a_failed_invocation_is_reported_in_one_line(
+    api_url: str, function: StubFunction, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the function fails with an error of its own
+    function.outcome = Outcome(FUNCTION_ERROR, {"errorType": "ValueError", "errorMessage": "boom"})
+    # When a request reaches it
+    http.request("POST", f"{api_url}/contacts", headers=KEY)
+    # Then the gateway says, in one line, which request failed in which function, and how
+    assert [r.getMessage() for r in caplog.records if r.name == "local.gateway"] == [
+        "POST /contacts: Api function error (ValueError), answered 502"
+    ]
