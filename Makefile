@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
 # While `make run` is up it writes the local stack's endpoints here (NAME ?= value), so that
-# `make redrive` and `make invoke` target it; variables already in the environment win.
+# `make redrive`, `make import` and `make invoke` target it; variables already in the environment win.
 ifneq ($(wildcard .local-stack.env),)
 include .local-stack.env
 export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
@@ -63,8 +63,10 @@ unit: install
 integration: install
 	pytest tests/integration
 
+# Only this target writes the checkout's .local-stack.env: the stacks that tests start keep theirs in
+# their own temporary folders. The functions' JSON logs go to .local-stack.log (LOCAL_LOGS=1: inline too).
 run: install
-	$(PY) -m local.stack
+	$(PY) -m local.stack --env-file .local-stack.env --log-file .local-stack.log
 
 # make invoke FUNCTION=CreateContactFunction EVENT=events/api_create_user.json
 invoke: install
@@ -83,8 +85,10 @@ redrive: install
 	$(PY) -m intercom_contacts.redrive $(ARGS)
 
 # make import FILE=contacts.csv ARGS="--role lead --dry-run"
+# make exits 2 whenever a command fails, so the tool's own exit code (README) is printed.
 import: install
-	$(VENV)/bin/intercom-contacts import "$(FILE)" $(ARGS)
+	@$(VENV)/bin/intercom-contacts import "$(FILE)" $(ARGS) || { code=$$?; echo "make import: intercom-contacts \
+	exited with $$code (make exits 2; run $(VENV)/bin/intercom-contacts import ... for the code itself)" >&2; exit $$code; }
 
 deploy: build
 	sam deploy

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import functools
 import http.client
+import json
 import logging
+import sys
 import threading
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -30,9 +32,13 @@ from urllib.parse import urlsplit
 import jsonpath_ng.ext
 import moto.backends
 import moto.core.responses
+from botocore.exceptions import BotoCoreError, ClientError
+from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
+from moto.events.models import Rule
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local.aws import client
 from local.processes import serve_until_stopped
 
 # moto delivers each event to each rule target through eight JSONPath expressions, and jsonpath_ng
@@ -102,9 +108,30 @@ def _answer(start_response: Any, status: int, headers: dict[str, str], payload: 
     return [payload]
 
 
+def deliver_sqs_targets_to(sqs_endpoint: str) -> None:
+    """Rules with an SQS target deliver to the local SQS, where the stack's queues are: moto's
+    EventBridge sends to moto's own SQS, which holds no queue here, and its QueueDoesNotExist failed
+    every PutEvents. As on AWS, the event (its time in ISO 8601) is the message body, and a target
+    that cannot take it fails the delivery, not the PutEvents: it is reported here instead."""
+    sqs = client(sqs_endpoint, "sqs")
+
+    def send(rule: Rule, queue_name: str, event: dict[str, Any], group_id: str | None = None) -> None:
+        if "time" in event:
+            event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(event["time"])))  # type: ignore[arg-type]
+        try:
+            queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
+        except (BotoCoreError, ClientError) as error:
+            print(f"rule {rule.name}: event not delivered to queue {queue_name}: {error}", file=sys.stderr)
+
+    Rule._send_to_sqs_queue = send  # type: ignore[method-assign,assignment]
+
+
 def server(sqs_endpoint: str | None, port: int = 0, dynamodb_endpoint: str | None = None) -> BaseWSGIServer:
     """Listening on loopback (port 0: a free one); call serve_forever() to answer."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
+    if sqs_endpoint:
+        deliver_sqs_targets_to(sqs_endpoint)
     return make_server(
         "127.0.0.1",
         port,

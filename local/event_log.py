@@ -1,8 +1,8 @@
 """The local stack's view of the outcome events: a rule on the stack's bus sends every event from
 `intercom-contacts` to a CloudWatch Logs group (moto), and `follow` prints each as it arrives.
 
-A log group, not a queue: the local SQS is a process of its own, which moto's EventBridge cannot
-deliver to, while its log groups live beside the bus.
+A log group, not a queue: it lives beside the bus in moto, so printing costs the SQS process nothing,
+and the stack's queues stay the user's (a rule can target them: local/aws_server.py delivers).
 """
 
 from __future__ import annotations

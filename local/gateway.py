@@ -3,13 +3,14 @@ answer out, for every route of the template's Api events.
 
 As the deployed API does, it routes by path template (`/contacts/batch/{batch_id}` fills `resource`
 and `pathParameters`), answers an unknown route 403 "Missing Authentication Token", enforces the API
-key, refuses a header with a control character in it (a bare CR would otherwise split it in two)
-with 400, and answers 502 "Internal server error" when the function fails, crashes or times out.
-It serves requests concurrently (a listen backlog of 128): each invocation goes to one of the
-function's execution environments (local/runtime.py), `--processes` of them per function. It also
-serves the OpenAPI document and Swagger UI.
+key, refuses with 400 a header with a control character in it (a bare CR would otherwise split it
+in two) and a Content-Length that is not one decimal count, and answers 502 "Internal server error"
+when the function fails, crashes or times out. It serves requests concurrently (a listen backlog
+of 128): each invocation goes to one of the function's execution environments (local/runtime.py),
+`--processes` of them per function. It also serves the OpenAPI document and Swagger UI.
 
-Runs as its own process: `python -m local.gateway --api-key K --resources FILE [--port N]`.
+Runs as its own process: `LOCAL_API_KEY=K python -m local.gateway --resources FILE [--port N]` (the
+key in the environment, not argv).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import base64
 import contextlib
 import importlib
 import json
+import logging
 import os
 import re
 import signal
@@ -34,14 +36,17 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 
 from local.events import api_gateway_event
 from local.functions import api_routes, load_function
-from local.processes import QuietServer, announce_ready
+from local.processes import API_KEY_VARIABLE, QuietServer, announce_ready
 from local.runtime import FunctionPool, Invoke
 
 STAGE = "/v1"
 SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
+DECIMAL = re.compile(r"[0-9]+")
 Answer = tuple[int, dict[str, str], bytes]
+
+log = logging.getLogger("local.gateway")
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,20 @@ class Gateway:
         )
         outcome = self.invokers[route.function](event)
         if not outcome.ok:  # what API Gateway answers when the integration fails
+            error = outcome.payload.get("errorType") if isinstance(outcome.payload, dict) else None
+            log.warning(
+                "%s %s: %s %s%s, answered 502",
+                method,
+                path,
+                route.function,
+                outcome.status,
+                f" ({error})" if error else "",
+            )
             return _json(502, {"message": "Internal server error"})
         try:
             return _proxy_answer(outcome.payload)
         except (KeyError, TypeError, ValueError):  # a malformed proxy answer is an integration failure too
+            log.warning("%s %s: %s answered no proxy response, answered 502", method, path, route.function)
             return _json(502, {"message": "Internal server error"})
 
 
@@ -191,7 +206,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
         self.recorder.take()  # the request line: read before this is called
         if not super().parse_request():
             return False
-        if any(malformed_header(line) for line in self.recorder.take()):
+        malformed = any(malformed_header(line) for line in self.recorder.take())
+        lengths = self.headers.get_all("Content-Length") or ["0"]
+        if malformed or len(lengths) != 1 or not DECIMAL.fullmatch(lengths[0]):
             self.close_connection = True  # the request's framing cannot be trusted either
             self._send(*_json(400, {"message": "Bad Request"}))
             return False
@@ -209,7 +226,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path.removeprefix(STAGE) or "/"
-        length = int(self.headers.get("Content-Length") or 0)
+        length = int(self.headers.get("Content-Length") or 0)  # one decimal count: parse_request checked it
         body = self.rfile.read(length) if length else b""
         if method == "GET" and path == "/openapi.json":
             answer: Answer = 200, {"Content-Type": "application/json"}, self.gateway.openapi().encode()
@@ -259,7 +276,6 @@ def _openapi_of(handler_path: str) -> Callable[[], str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--api-key", required=True)
     parser.add_argument(
         "--resources", type=Path, required=True, help="JSON: what each template Ref resolves to"
     )
@@ -268,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         "--ready-file", type=Path, help="written with the port once every environment is warm"
     )
     args = parser.parse_args(argv)
+    api_key = os.environ.pop(API_KEY_VARIABLE)  # popped: the function processes have no business with it
     values = json.loads(args.resources.read_text())
     routes = template_routes()
     functions = {route.function: load_function(route.function, values) for route in routes}
@@ -279,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         gateway = Gateway(
             routes,
             {logical_id: pool.invoke for logical_id, pool in pools.items()},
-            args.api_key,
+            api_key,
             _openapi_of(functions[routes[0].function].handler_path),
         )
         server = serve(gateway, args.port)

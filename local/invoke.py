@@ -1,8 +1,9 @@
 """`make invoke FUNCTION=<logical id> EVENT=events/<file>.json`: one function, once, as `sam local invoke`
 would: the template's handler and environment, the response printed, the logs on stderr.
 
-Against the running `make run` stack when `.local-stack.env` exists; otherwise against a moto and an
-Intercom sandbox started for this one invocation.
+Against the stack that `.local-stack.env` names (the one `make run` writes at the checkout's root,
+looked up from the current directory upwards); otherwise against a moto and an Intercom sandbox
+started for this one invocation. Which one it is goes to stderr first.
 """
 
 from __future__ import annotations
@@ -21,21 +22,25 @@ from local.aws import LocalAws, local_moto, provision
 from local.functions import load_function, resource_values
 from local.intercom_sandbox import IntercomSandbox
 
-ENV_FILE = Path(__file__).resolve().parent.parent / ".local-stack.env"
+ENV_FILE = ".local-stack.env"
 
 
-def _running_stack() -> dict[str, str] | None:
-    if not ENV_FILE.exists():
-        return None
-    pairs = (line.split(" ?= ", 1) for line in ENV_FILE.read_text().splitlines() if " ?= " in line)
-    return dict(pairs)
+def _running_stack(directory: Path) -> tuple[Path, dict[str, str]] | None:
+    """The pointer nearest to `directory` and what it holds; None when there is none."""
+    for folder in (directory, *directory.parents):
+        if (path := folder / ENV_FILE).is_file():
+            pairs = (line.split(" ?= ", 1) for line in path.read_text().splitlines() if " ?= " in line)
+            return path, dict(pairs)
+    return None
 
 
 @contextlib.contextmanager
 def _resources() -> Iterator[dict[str, str]]:
     """Environment values for the template's Refs, from the running stack or a throwaway one."""
-    running = _running_stack()
-    if running:
+    found = _running_stack(Path.cwd())
+    if found:
+        path, running = found
+        print(f"invoke: the local stack at {running['API_URL']} ({path})", file=sys.stderr, flush=True)
         os.environ.update({k: v for k, v in running.items() if k.startswith("AWS_")})
         aws = LocalAws(
             running["AWS_ENDPOINT_URL"],
@@ -48,6 +53,12 @@ def _resources() -> Iterator[dict[str, str]]:
         )
         yield resource_values(aws, intercom_base_url=running.get("SANDBOX_URL") or None)
         return
+    print(
+        f"invoke: no {ENV_FILE} here (start the stack with make run to use it): "
+        "a throwaway moto and Intercom sandbox for this one invocation",
+        file=sys.stderr,
+        flush=True,
+    )
     token = secrets.token_urlsafe(24)
     with local_moto() as endpoint, IntercomSandbox(token=token) as sandbox:
         aws = provision(endpoint, token=token)

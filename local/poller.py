@@ -40,9 +40,12 @@ class Poller:
         batch_size: int,
         sqs: Any = None,
         invoke: Invoke | None = None,
+        *,
+        stop: threading.Event | None = None,
     ) -> None:
-        """`invoke` runs the function (by default: its handler, in this process)."""
+        """`invoke` runs the function (by default: its handler, in this process); `stop` ends `run`."""
         self.function = function
+        self.stop = stop or threading.Event()
         self.queue_url = queue_url
         self.batch_size = min(10, batch_size)  # ReceiveMessage's own limit
         self.sqs = sqs or boto3.client("sqs")
@@ -64,11 +67,12 @@ class Poller:
             return 0
         outcome = self.invoke(sqs_event(messages, queue_arn=self.queue_arn))
         if not outcome.ok:
-            log.warning(
-                "the worker invocation %s: its %d messages come back after their visibility timeout",
-                outcome.status,
-                len(messages),
-            )
+            if not self.stop.is_set():  # the stack stopping ends invocations: that is no crash
+                log.warning(
+                    "the worker invocation %s: its %d messages come back after their visibility timeout",
+                    outcome.status,
+                    len(messages),
+                )
             return len(messages)
         failed = {item["itemIdentifier"] for item in outcome.payload.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -79,13 +83,13 @@ class Poller:
             )
         return len(messages)
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+    def run(self) -> None:
+        while not self.stop.is_set():
             try:
                 self.poll_once()
             except Exception:
                 log.exception("polling failed; trying again")
-                stop.wait(1)
+                self.stop.wait(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,8 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     pollers = [
         threading.Thread(
-            target=Poller(function, queue_url, int(source["BatchSize"]), invoke=pool.invoke).run,
-            args=(stop,),
+            target=Poller(function, queue_url, int(source["BatchSize"]), invoke=pool.invoke, stop=stop).run,
             name=f"poller-{n}",
             daemon=True,
         )

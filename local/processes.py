@@ -10,10 +10,15 @@ import subprocess  # nosec B404 # only waits on processes this project started
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
+# Secrets reach a process in these variables, never in its argv: `ps` shows a command line to every
+# user, and a value starting with "-" would be read as an option.
+API_KEY_VARIABLE = "LOCAL_API_KEY"
+SANDBOX_TOKEN_VARIABLE = "INTERCOM_SANDBOX_TOKEN"  # noqa: S105  # nosec B105 # a variable name, not a secret
 LISTEN_BACKLOG = 128  # http.server's default of 5 resets connections when a few dozen clients connect at once
 
 
@@ -61,11 +66,18 @@ class _Server(Protocol):
 
 def serve_until_stopped(server: _Server, ready_file: Path | None) -> None:
     """Serve until SIGTERM or SIGINT, after announcing the port at `ready_file` (if given)."""
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: threading.Thread(target=server.shutdown).start())
+    on_stop_signal(lambda: threading.Thread(target=server.shutdown).start())
     if ready_file:
         announce_ready(ready_file, str(server.server_address[1]))
     server.serve_forever()
+
+
+def on_stop_signal(stop: Callable[[], None]) -> None:
+    """Call `stop` on SIGTERM, and on Ctrl-C (SIGINT) unless it is ignored: the stack starts its
+    processes so, and stops them itself, in order, when it gets the Ctrl-C."""
+    signal.signal(signal.SIGTERM, lambda *_: stop())
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, lambda *_: stop())
 
 
 def announce_ready(path: Path, text: str) -> None:

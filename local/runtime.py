@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
+from local.function_logs import FunctionLogs
 from local.functions import LocalFunction
 from local.processes import QuietServer
 
@@ -82,7 +83,11 @@ class _Process:
     """One function process and the Runtime API that only it polls."""
 
     def __init__(
-        self, function: LocalFunction, environment: Mapping[str, str], on_exit: Callable[[_Process], None]
+        self,
+        function: LocalFunction,
+        environment: Mapping[str, str],
+        logs: FunctionLogs,
+        on_exit: Callable[[_Process], None],
     ) -> None:
         self.function = function
         self.ready = threading.Event()  # it asked for its first invocation: the init phase is over
@@ -97,6 +102,8 @@ class _Process:
         ).start()
         self.popen = subprocess.Popen(  # nosec B603 # fixed argv, no shell
             [sys.executable, "-m", "local.bootstrap", function.logical_id],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             env={
                 **environment,
                 "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.api.server_address[1]}",
@@ -107,6 +114,12 @@ class _Process:
                 "PYTHONUNBUFFERED": "1",  # each log line leaves at once, even from a process killed next
             },
         )
+        threading.Thread(
+            target=logs.relay,
+            args=(function.logical_id, self.popen.stdout),
+            name=f"logs-{function.logical_id}",
+            daemon=True,
+        ).start()
         threading.Thread(target=self._watch, args=(on_exit,), name="runtime-watch", daemon=True).start()
 
     def invoke(self, invocation: Invocation) -> None:
@@ -200,13 +213,16 @@ class _RuntimeApi(BaseHTTPRequestHandler):
 class Environment:
     """One execution environment: it runs a function process, and starts another when that one ends."""
 
-    def __init__(self, function: LocalFunction, environment: Mapping[str, str], number: int) -> None:
+    def __init__(
+        self, function: LocalFunction, environment: Mapping[str, str], number: int, logs: FunctionLogs
+    ) -> None:
         self.function = function
         self.number = number
         self._environment = dict(environment)
+        self._logs = logs
         self._changed = threading.Condition()
         self._stopping = False
-        self.process = _Process(function, self._environment, self._exited)
+        self.process = _Process(function, self._environment, logs, self._exited)
 
     @property
     def pid(self) -> int:
@@ -267,16 +283,24 @@ class Environment:
         with self._changed:
             if self._stopping:
                 return
-            self.process = _Process(self.function, self._environment, self._exited)
+            self.process = _Process(self.function, self._environment, self._logs, self._exited)
             self._changed.notify_all()
 
 
 class FunctionPool:
     """A function's concurrency: `size` environments, an invocation taking whichever is idle."""
 
-    def __init__(self, function: LocalFunction, size: int, environment: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        function: LocalFunction,
+        size: int,
+        environment: Mapping[str, str],
+        logs: FunctionLogs | None = None,
+    ) -> None:
+        """`logs`: where the processes' output goes (by default as `LOCAL_LOG_FILE`, `LOCAL_LOGS` say)."""
         self.function = function
-        self.environments = [Environment(function, environment, number) for number in range(size)]
+        logs = logs or FunctionLogs.from_environment()
+        self.environments = [Environment(function, environment, number, logs) for number in range(size)]
         self._idle: queue.Queue[Environment] = queue.Queue()
         for environment_ in self.environments:
             self._idle.put(environment_)

@@ -30,17 +30,18 @@ import subprocess  # nosec B404 # starts this project's own modules, fixed argum
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from local import event_log
 from local.aws import provision
+from local.function_logs import INLINE_VARIABLE, LOG_FILE_VARIABLE
 from local.functions import queue_consumer, resource_values
-from local.processes import wait_ready
+from local.processes import API_KEY_VARIABLE, SANDBOX_TOKEN_VARIABLE, announce_ready, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV_FILE = REPO_ROOT / ".local-stack.env"
 DEFAULT_API_PROCESSES = 4
 
 
@@ -55,9 +56,16 @@ class Child:
     popen: subprocess.Popen[bytes] = field(init=False)
 
     def start(self) -> Child:
-        self.popen = subprocess.Popen(  # nosec B603 # fixed argv, no shell
-            [sys.executable, "-m", f"local.{self.name}", *self.argv], env=self.env
-        )
+        # Started with Ctrl-C ignored, which their own children inherit: a terminal's Ctrl-C reaches
+        # the whole process group at once, and functions dying before their pools know the stack is
+        # stopping read as crashes. Only this supervisor takes it, and stops them in order.
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.popen = subprocess.Popen(  # nosec B603 # fixed argv, no shell
+                [sys.executable, "-m", f"local.{self.name}", *self.argv], env=self.env
+            )
+        finally:
+            signal.signal(signal.SIGINT, handler)
         return self
 
     def stop(self) -> None:
@@ -75,10 +83,22 @@ class Child:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-file", type=Path, help="write the URLs and queue names here as JSON")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="the pointer that make redrive, make import and make invoke follow (`make run`: the "
+        "checkout's .local-stack.env); removed at the end if it still names this stack",
+    )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="every line the functions print, started afresh (default: a new file in the temp folder); "
+        "the terminal shows their warnings and errors, or every line with LOCAL_LOGS=1",
+    )
     args = parser.parse_args(argv)
     port = int(os.environ.get("PORT", "3000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8111" if port else "0"))
-    api_key = os.environ.get("LOCAL_API_KEY", "local-dev-key")
+    api_key = os.environ.pop(API_KEY_VARIABLE, "local-dev-key")  # only the gateway gets it
     _, source = queue_consumer()
     api_processes = int(os.environ.get("LOCAL_API_PROCESSES", DEFAULT_API_PROCESSES))
     worker_processes = int(
@@ -90,14 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     scratch = Path(tempfile.mkdtemp(prefix="local-stack-"))
+    log_file = (args.log_file or Path(tempfile.gettempdir()) / f"local-stack-{os.getpid()}.log").resolve()
+    log_file.write_bytes(b"")
     base_env = {
         **os.environ,
         "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}",
         # An error answer publishes only its single metric; Powertools warns about the empty default set.
         "PYTHONWARNINGS": "ignore:No application metrics to publish",
+        LOG_FILE_VARIABLE: str(log_file),
     }
     children: list[Child] = []
     exit_code = 0
+    pointer = ""
     try:
         sqs = Child("sqs", ["--ready-file", str(scratch / "sqs")], base_env, essential=True)
         children.append(sqs.start())
@@ -121,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             token = secrets.token_urlsafe(24)
             sandbox = Child(
                 "sandbox_server",
-                ["--token", token, "--port", str(sandbox_port), "--ready-file", str(scratch / "sandbox")],
-                base_env,
+                ["--port", str(sandbox_port), "--ready-file", str(scratch / "sandbox")],
+                {**base_env, SANDBOX_TOKEN_VARIABLE: token},
                 essential=True,
             )
             children.append(sandbox.start())
@@ -146,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             "gateway",
             [
                 *("--resources", str(resources), "--processes", str(api_processes)),
-                *("--api-key", api_key, "--port", str(port), "--ready-file", str(scratch / "gateway")),
+                *("--port", str(port), "--ready-file", str(scratch / "gateway")),
             ],
-            function_env,
+            {**function_env, API_KEY_VARIABLE: api_key},
             essential=False,
         )
         poller = Child(
@@ -180,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             "secret_id": aws.secret_id,
             "api_processes": api_processes,
             "worker_processes": worker_processes,
+            "env_file": str(args.env_file) if args.env_file else None,
+            "log_file": str(log_file),
+            "logs_inline": os.environ.get(INLINE_VARIABLE) == "1",
         }
         exported = {
             **{k: v for k, v in aws.env().items() if k.startswith("AWS_")},
@@ -193,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             "API_URL": api_url,
             "API_KEY": api_key,
         }
-        ENV_FILE.write_text("".join(f"{name} ?= {value}\n" for name, value in exported.items()))
+        if args.env_file:
+            pointer = f"# the local stack of process {os.getpid()}, up since {time.strftime('%H:%M:%S')}\n"
+            pointer += "".join(f"{name} ?= {value}\n" for name, value in exported.items())
+            announce_ready(args.env_file, pointer)  # whole: make may read it at any moment
         if args.state_file:
             args.state_file.write_text(json.dumps(state, indent=2))
         print(_banner(state, real_intercom=bool(real_token)), flush=True)
@@ -206,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             child.stop()
         for child in reversed(children):
             child.wait_stopped()
-        with contextlib.suppress(FileNotFoundError):
-            ENV_FILE.unlink()
+        if args.env_file and pointer:
+            with contextlib.suppress(FileNotFoundError):
+                if args.env_file.read_text() == pointer:  # another stack may have taken it over since
+                    args.env_file.unlink()
         shutil.rmtree(scratch, ignore_errors=True)
     return exit_code
 
@@ -232,6 +264,16 @@ def _supervise(children: list[Child], stop: threading.Event) -> int:
 def _banner(state: Mapping[str, object], *, real_intercom: bool) -> str:
     api, key = state["api_url"], state["api_key"]
     intercom = "the real Intercom (INTERCOM_TOKEN)" if real_intercom else f"{state['sandbox_url']}/contacts"
+    pointer = (
+        f"  Pointer       {state['env_file']}: make redrive, make import and make invoke use this stack\n"
+        if state["env_file"]
+        else ""
+    )
+    logs = (
+        "every function log line, shown here too (LOCAL_LOGS=1)"
+        if state["logs_inline"]
+        else "every function log line; here only warnings and errors, all of them with LOCAL_LOGS=1"
+    )
     return f"""
 Intercom Contacts is running locally. Ctrl-C stops it.
 
@@ -243,8 +285,10 @@ Intercom Contacts is running locally. Ctrl-C stops it.
   Intercom      {intercom}
   Queue         {state["queue_url"]}
   DLQ           {state["dlq_url"]}   (make redrive ARGS=--list)
-  Functions     {state["api_processes"]} API processes (LOCAL_API_PROCESSES), \
+{pointer}  Functions     {state["api_processes"]} API processes (LOCAL_API_PROCESSES), \
 {state["worker_processes"]} worker processes (LOCAL_WORKER_PROCESSES)
+  Logs          {state["log_file"]}   ({logs})
+  Import        {Path(sys.executable).parent / "intercom-contacts"} import FILE   (or make import FILE=...)
 
 Create a contact:
   curl -s -X POST "{api}/contacts" -H "x-api-key: {key}" -H "content-type: application/json" \\

@@ -18,7 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @contextlib.contextmanager
 def running_stack(workdir: Path, **env: str) -> Iterator[dict[str, Any]]:
-    """Yields the stack's state (URLs, queue URLs, `process`, `output`: a file with all it printed)."""
+    """Yields the stack's state (URLs, queue URLs, `process`, `output`: a file with all it printed,
+    `log_file`: the functions' logs).
+
+    Its pointer is `workdir/.local-stack.env` (state["env_file"]), never the checkout's, which belongs
+    to the user's `make run`."""
     state_file, output = workdir / "state.json", workdir / "output.log"
     environment = {
         **os.environ,
@@ -30,7 +34,11 @@ def running_stack(workdir: Path, **env: str) -> Iterator[dict[str, Any]]:
     }
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack", "--state-file", str(state_file)],
+            [
+                *(sys.executable, "-m", "local.stack", "--state-file", str(state_file)),
+                *("--env-file", str(workdir / ".local-stack.env")),
+                *("--log-file", str(workdir / "functions.log")),
+            ],
             cwd=REPO_ROOT,
             env=environment,
             stdout=sink,

@@ -13,7 +13,7 @@ import pytest
 import urllib3
 
 from local.gateway import Gateway, Route, match_route, serve
-from local.runtime import CRASHED, OK, Outcome
+from local.runtime import CRASHED, FUNCTION_ERROR, OK, Outcome
 
 KEY = {"x-api-key": "k"}
 ROUTES = [
@@ -176,3 +176,32 @@ def test_a_failed_invocation_is_a_502(api_url: str, function: StubFunction, outc
     answer = http.request("POST", f"{api_url}/contacts", headers=KEY)
     # Then the caller gets API Gateway's answer to a failed integration
     assert (answer.status, json.loads(answer.data)) == (502, {"message": "Internal server error"})
+
+
+@pytest.mark.parametrize("length", [b"abc", b"1e3", b"-1", b"+2", b" ", b"2, 2", b"2\r\nContent-Length: 2"])
+def test_a_content_length_that_is_not_a_number_is_refused_with_400(
+    api_url: str, function: StubFunction, length: bytes
+) -> None:
+    # When the Content-Length is not a decimal count of bytes
+    status = _raw_request(
+        api_url,
+        b"POST /contacts HTTP/1.1\r\nHost: local\r\nx-api-key: k\r\nContent-Length: "
+        + length
+        + b"\r\n\r\n{}",
+    )
+    # Then API Gateway's 400 comes back, and the function is not invoked
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert function.events == []
+
+
+def test_a_failed_invocation_is_reported_in_one_line(
+    api_url: str, function: StubFunction, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the function fails with an error of its own
+    function.outcome = Outcome(FUNCTION_ERROR, {"errorType": "ValueError", "errorMessage": "boom"})
+    # When a request reaches it
+    http.request("POST", f"{api_url}/contacts", headers=KEY)
+    # Then the gateway says, in one line, which request failed in which function, and how
+    assert [r.getMessage() for r in caplog.records if r.name == "local.gateway"] == [
+        "POST /contacts: Api function error (ValueError), answered 502"
+    ]

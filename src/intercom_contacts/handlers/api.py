@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -79,7 +81,17 @@ IdempotencyKey = Annotated[
 OnConflictQuery = Annotated[OnConflict, Query(description="What to do when the user already exists")]
 BatchId = Annotated[str, Path(description="The `batch_id` POST /contacts/batch answered", max_length=64)]
 
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json.loads)
+
+class _RestResolver(APIGatewayRestResolver):
+    """API Gateway (REST) hands over `path` as the client sent it (`%41` stays `%41`) and
+    `pathParameters` decoded; Powertools takes a route's parameters from the raw path, so each is
+    decoded here as API Gateway decodes it."""
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        return {name: unquote(value) for name, value in match.groupdict().items()}
+
+
+app = _RestResolver(enable_validation=True, json_body_deserializer=strict_json.loads)
 app.configure_openapi(
     title="Intercom Contacts",
     version="1.0.0",
