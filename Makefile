@@ -15,7 +15,7 @@ export AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_REGION AWS_ACCESS_KEY_ID AWS_SECR
 export CONTACTS_QUEUE_URL CONTACTS_DLQ_URL
 endif
 
-.PHONY: install lint typecheck validate check audit build test test-fast unit integration run invoke bench bench-publish redrive import deploy clean
+.PHONY: install browser lint typecheck validate check audit build test test-fast unit integration run invoke bench bench-publish redrive import deploy clean
 
 $(VENV)/.installed: requirements-dev.txt src/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
@@ -24,6 +24,13 @@ $(VENV)/.installed: requirements-dev.txt src/requirements.txt pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Debian's Chromium, which tests/integration/test_docs_page.py drives headless to render the docs page.
+# Installed once (root, as CI runs; sudo otherwise); a no-op when it is there.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 lint: install
 	ruff check src tests local benchmarks
@@ -50,17 +57,17 @@ build: install
 	sam build --cached --parallel
 
 # Everything CI runs. `sam validate --lint` runs inside the suite (tests/infrastructure).
-test: lint typecheck check build
+test: lint typecheck check build browser
 	pytest
 
 # The quick loop while developing: no build, no tests marked slow.
-test-fast: lint typecheck check
+test-fast: lint typecheck check browser
 	pytest -m "not slow"
 
 unit: install
 	pytest tests/unit
 
-integration: install
+integration: install browser
 	pytest tests/integration
 
 # Only this target writes the checkout's .local-stack.env: the stacks that tests start keep theirs in

@@ -7,7 +7,8 @@ key, refuses with 400 a header with a control character in it (a bare CR would o
 in two) and a Content-Length that is not one decimal count, and answers 502 "Internal server error"
 when the function fails, crashes or times out. It serves requests concurrently (a listen backlog
 of 128): each invocation goes to one of the function's execution environments (local/runtime.py),
-`--processes` of them per function. It also serves the OpenAPI document and Swagger UI.
+`--processes` of them per function. It also serves the OpenAPI document and Swagger UI (whole: the page
+needs no other host, so it works offline).
 
 Runs as its own process: `LOCAL_API_KEY=K python -m local.gateway --resources FILE [--port N]` (the
 key in the environment, not argv).
@@ -27,7 +28,9 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -40,7 +43,6 @@ from local.processes import API_KEY_VARIABLE, QuietServer, announce_ready
 from local.runtime import FunctionPool, Invoke
 
 STAGE = "/v1"
-SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
 DECIMAL = re.compile(r"[0-9]+")
@@ -107,6 +109,13 @@ class Gateway:
         self.api_key = api_key
         self.openapi = openapi
 
+    def docs_page(self) -> str:
+        """Swagger UI with its code and styles inline, from the copy Powertools ships (what its
+        `enable_swagger` serves by default): the page loads nothing from any other host, so it works
+        offline. `</` is escaped as Powertools does, so that no text in the document ends the script."""
+        script, styles = _swagger_ui_assets()
+        return generate_swagger_html(self.openapi().replace("</", "<\\/"), script, styles, "", None)
+
     def invoke(
         self, method: str, path: str, headers: dict[str, str], query: dict[str, str], body: bytes
     ) -> Answer:
@@ -142,6 +151,15 @@ class Gateway:
         except (KeyError, TypeError, ValueError):  # a malformed proxy answer is an integration failure too
             log.warning("%s %s: %s answered no proxy response, answered 502", method, path, route.function)
             return _json(502, {"message": "Internal server error"})
+
+
+@cache
+def _swagger_ui_assets() -> tuple[str, str]:
+    folder = resources.files("aws_lambda_powertools.event_handler.openapi.swagger_ui")
+    return (
+        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (folder / "swagger-ui.min.css").read_text(encoding="utf-8"),
+    )
 
 
 def _proxy_answer(answer: dict[str, Any]) -> Answer:
@@ -228,20 +246,14 @@ class _HttpHandler(BaseHTTPRequestHandler):
         path = parts.path.removeprefix(STAGE) or "/"
         length = int(self.headers.get("Content-Length") or 0)  # one decimal count: parse_request checked it
         body = self.rfile.read(length) if length else b""
-        if method == "GET" and path == "/openapi.json":
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        docs = method == "GET" and path in {"/docs", "/docs/"}
+        if (method == "GET" and path == "/openapi.json") or (docs and query.get("format") == "json"):
             answer: Answer = 200, {"Content-Type": "application/json"}, self.gateway.openapi().encode()
-        elif method == "GET" and path in {"/docs", "/docs/"}:
-            page = generate_swagger_html(
-                self.gateway.openapi(),
-                f"{SWAGGER_CDN}/swagger-ui-bundle.js",
-                f"{SWAGGER_CDN}/swagger-ui.css",
-                SWAGGER_CDN,
-                None,
-            )
-            answer = 200, {"Content-Type": "text/html"}, page.encode()
+        elif docs:  # the page links its document as `?format=json`, as Powertools' docs route answers
+            answer = 200, {"Content-Type": "text/html"}, self.gateway.docs_page().encode()
         else:
             headers_in = {name.lower(): value for name, value in self.headers.items()}
-            query = dict(parse_qsl(parts.query, keep_blank_values=True))
             answer = self.gateway.invoke(method, path, headers_in, query, body)
         self._send(*answer)
 
