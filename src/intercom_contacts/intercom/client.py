@@ -157,49 +157,73 @@ class IntercomClient:
         try:
             if deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
                 raise IntercomTimeout("Too little time was left to wait for Intercom's answer.")
-            settings = self._settings
-            retries = IntercomRetry(
-                total=settings.max_attempts - 1,
-                read=settings.max_attempts - 1 if resend_after_loss else False,
-                redirect=False,
-                status_forcelist=RETRY_STATUSES if resend_after_loss else NOT_CARRIED_OUT_STATUSES,
-                allowed_methods=None,
-                backoff_factor=settings.backoff_factor,
-                backoff_max=BACKOFF_MAX_SECONDS,
-                raise_on_status=False,
-                respect_retry_after_header=True,
-                deadline=deadline,
-                turns=turns,
-            )
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "Intercom-Version": settings.api_version,
-                "User-Agent": USER_AGENT,
-            }
-            if payload is not None:
-                headers["Content-Type"] = "application/json"
             if on_send is not None:
                 on_send()
-            try:
-                response = self._pool.request(
-                    method,
-                    settings.base_url + path,
-                    body=payload,
-                    headers=headers,
-                    retries=retries,
-                    timeout=DeadlineTimeout(
-                        connect=CONNECT_TIMEOUT_SECONDS, read=settings.read_timeout, deadline=deadline
-                    ),
-                )
-            except MaxRetryError as error:
-                raise _transport_error(error.reason, resend_after_loss, sent_at) from None
-            except HTTPError as error:
-                raise _transport_error(error, resend_after_loss, sent_at) from None
+            response = self._request(
+                method,
+                path,
+                payload,
+                token=token,
+                deadline=deadline,
+                resend_after_loss=resend_after_loss,
+                sent_at=sent_at,
+                turns=turns,
+            )
             turns.give_back(response)  # nothing when the retry policy has given this answer's turn back
             return response
         finally:
             turns.give_back()  # no answer, or a turn taken for a retry that never left
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        *,
+        token: str,
+        deadline: float,
+        resend_after_loss: bool,
+        sent_at: float,
+        turns: Turns,
+    ) -> urllib3.BaseHTTPResponse:
+        """The request and its retries, each taking its turn; transport failures as domain errors."""
+        settings = self._settings
+        retries = IntercomRetry(
+            total=settings.max_attempts - 1,
+            read=settings.max_attempts - 1 if resend_after_loss else False,
+            redirect=False,
+            status_forcelist=RETRY_STATUSES if resend_after_loss else NOT_CARRIED_OUT_STATUSES,
+            allowed_methods=None,
+            backoff_factor=settings.backoff_factor,
+            backoff_max=BACKOFF_MAX_SECONDS,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+            deadline=deadline,
+            turns=turns,
+        )
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "Intercom-Version": settings.api_version,
+            "User-Agent": USER_AGENT,
+        }
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            return self._pool.request(
+                method,
+                settings.base_url + path,
+                body=payload,
+                headers=headers,
+                retries=retries,
+                timeout=DeadlineTimeout(
+                    connect=CONNECT_TIMEOUT_SECONDS, read=settings.read_timeout, deadline=deadline
+                ),
+            )
+        except MaxRetryError as error:
+            raise _transport_error(error.reason, resend_after_loss, sent_at) from None
+        except HTTPError as error:
+            raise _transport_error(error, resend_after_loss, sent_at) from None
 
     def _result(
         self,
