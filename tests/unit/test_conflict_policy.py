@@ -56,7 +56,9 @@ class RecordingClient:
     def unarchive_contact(self, contact_id: str, *, deadline: float) -> None:
         self.calls.append(("unarchive", contact_id))
 
-    def search_contacts(self, query: dict[str, Any], *, deadline: float) -> list[dict[str, Any]]:
+    def search_contacts(
+        self, query: dict[str, Any], *, deadline: float, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
         self.calls.append(("search", query))
         return [self.found] if self.found else []
 
@@ -236,7 +238,9 @@ class LostLeadClient(RecordingClient):
         self.calls.append(("create", resend_after_loss))
         raise OutcomeUnknown("lost", sent_at=SENT_AT)
 
-    def search_contacts(self, query: dict[str, Any], *, deadline: float) -> list[dict[str, Any]]:
+    def search_contacts(
+        self, query: dict[str, Any], *, deadline: float, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
         self.calls.append(("search", query))
         raise IntercomTimeout("too little time left")
 

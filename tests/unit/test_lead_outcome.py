@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from intercom_contacts.errors import ContactError, IntercomTimeout, IntercomUnavailable, OutcomeUnknown
-from intercom_contacts.logic.create_contact import create_contact
+from intercom_contacts.logic.create_contact import LOOKUP_PAGE_SIZE, create_contact
 from intercom_contacts.logic.process_message import RecordProcessor
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 from intercom_contacts.sends import Sent, SentBefore
@@ -63,7 +63,9 @@ class Intercom:
             raise self.fail
         return {"id": f"lead-{self.sent}", **body}
 
-    def search_contacts(self, query: dict[str, Any], *, deadline: float) -> list[dict[str, Any]]:
+    def search_contacts(
+        self, query: dict[str, Any], *, deadline: float, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
         if self.found is None:
             raise IntercomTimeout("search timed out")
         return self.found
@@ -116,6 +118,20 @@ def test_a_lead_whose_search_fails_after_the_window_stays_unknown() -> None:
         _create(intercom, journal)
     assert intercom.sent == 0
     assert unknown.value.retry_after is None
+
+
+def test_a_full_page_of_other_leads_with_that_email_is_no_evidence() -> None:
+    # Given an earlier attempt sent the lead longer ago than the window, and search answers a full
+    # page of leads with that email, all created before it was sent
+    long_ago = time.time() - WINDOW - 1
+    older = {"role": "lead", "email": "l@example.com", "name": "Lee", "created_at": int(long_ago) - 3600}
+    page = [{"id": f"old-{n}", **older} for n in range(LOOKUP_PAGE_SIZE)]
+    journal, intercom = Journal(Sent("earlier", long_ago, long_ago)), Intercom(found=page)
+    # When it is attempted again
+    # Then its lead could be on the next page: it stays unknown and is not sent
+    with pytest.raises(OutcomeUnknown):
+        _create(intercom, journal)
+    assert intercom.sent == 0
 
 
 def test_a_lead_found_after_the_window_is_not_sent_again() -> None:

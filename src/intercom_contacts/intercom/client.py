@@ -109,10 +109,15 @@ class IntercomClient:
     def unarchive_contact(self, contact_id: str, *, deadline: float) -> None:
         self._call("POST", f"/contacts/{quote(contact_id, safe='')}/unarchive", None, deadline=deadline)
 
-    def search_contacts(self, query: Mapping[str, Any], *, deadline: float) -> list[dict[str, Any]]:
-        """`POST /contacts/search`: the first page of matches. Intercom's search is eventually
-        consistent: a contact created a moment ago may be missing."""
-        found = self._call("POST", "/contacts/search", {"query": query}, deadline=deadline)
+    def search_contacts(
+        self, query: Mapping[str, Any], *, deadline: float, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
+        """`POST /contacts/search`: the first page of matches (of `per_page`, or Intercom's default).
+        Intercom's search is eventually consistent: a contact created a moment ago may be missing."""
+        body: dict[str, Any] = {"query": query}
+        if per_page is not None:
+            body["pagination"] = {"per_page": per_page}
+        found = self._call("POST", "/contacts/search", body, deadline=deadline)
         data = found.get("data")
         return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 

@@ -29,6 +29,7 @@ CLOCK_SKEW_SECONDS = 10
 # How long one attempt keeps asking Intercom's search (eventually consistent) for a lead it sent.
 LOOKUP_BUDGET_SECONDS = 20.0
 LOOKUP_FIRST_WAIT_SECONDS = 1.0
+LOOKUP_PAGE_SIZE = 150  # Intercom's largest page: only a page with room to spare shows every match
 DAY_SECONDS = 86_400
 
 
@@ -192,7 +193,7 @@ def _look_up_lead(
     while True:
         asked_at = time.time()
         try:
-            found = client.search_contacts(query, deadline=deadline)
+            found = client.search_contacts(query, deadline=deadline, per_page=LOOKUP_PAGE_SIZE)
         except ContactError:  # search failed this time: it cannot tell either way, so keep looking
             found = None
         mine = sorted(
@@ -202,8 +203,8 @@ def _look_up_lead(
         if mine:
             metrics.add_metric(name="LostAnswersRecovered", unit=MetricUnit.Count, value=1)
             return ContactResult(mine[0], Outcome.CREATED)
-        if found is not None and asked_at >= settled_at:
-            return None
+        if found is not None and len(found) < LOOKUP_PAGE_SIZE and asked_at >= settled_at:
+            return None  # a full page could have the lead on the next: no evidence then
         if time.monotonic() + wait >= give_up:
             left = math.ceil(settled_at - time.time())
             raise OutcomeUnknown(
