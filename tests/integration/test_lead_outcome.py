@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from intercom_contacts.redrive import Redrive
 from local.intercom_sandbox import IntercomSandbox
 from tests.conftest import Configure, FakeLambdaContext
 from tests.integration.conftest import LEAD, CallApi, WorkerQueues
@@ -88,6 +89,36 @@ def test_a_batch_lead_whose_outcome_is_unknown_stays_pending_until_the_window_en
     assert len(sandbox.contacts) == 1
     assert _creates(sandbox) == 2
     assert queues.dead_letters() == {}
+
+
+@pytest.mark.slow
+def test_a_dead_lettered_unknown_lead_is_created_once_when_redriven(
+    call_api: CallApi,
+    queues: WorkerQueues,
+    sandbox: IntercomSandbox,
+    configure: Configure,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    # Given a batch lead whose POST Intercom's edge answered 502 on its last allowed receive, so it
+    # was dead-lettered as unknown; and a lookup window of 2 s
+    configure(LEAD_LOOKUP_WINDOW_SECONDS="2", MAX_RECEIVE_COUNT="1")
+    lambda_context.remaining_millis = 2500
+    batch_id = call_api({"contacts": [LEAD]}, path="/contacts/batch").body["batch_id"]
+    sandbox.fail_next(1, 502, method="POST", path_prefix="/contacts")
+    queues.run_worker()
+    item = _item(call_api, batch_id)
+    assert (item["status"], item["code"]) == ("failed", "INTERCOM_OUTCOME_UNKNOWN")
+    # When it is redriven once the window has passed, and the worker takes it
+    time.sleep(3)
+    Redrive(
+        queues.aws.client("sqs"), queues.aws.queue_url, queues.aws.dlq_url, say=lambda _: None
+    ).move_reason(None)
+    failed, received = queues.run_worker()
+    # Then it is sent again and created, once
+    assert (len(received), failed) == (1, [])
+    assert _item(call_api, batch_id)["status"] == "created"
+    assert len(sandbox.contacts) == 1
+    assert _creates(sandbox) == 2
 
 
 def test_a_batch_item_is_not_taken_for_the_api_lead_that_used_its_key(
