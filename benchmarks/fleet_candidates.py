@@ -64,9 +64,9 @@ class DividedGate:
         self._lock = threading.Lock()
         self._next_call = 0.0
 
-    def observe(self, headers: Mapping[str, str]) -> None:
+    def release(self, headers: Mapping[str, str] | None) -> None:
         with self._lock:
-            self._window.observe(headers)
+            self._window.observe(headers or {})
 
     def acquire(self) -> float:
         now = time.time()
@@ -96,10 +96,10 @@ class SharedBucketGate:
         self._spent_until = 0.0  # the shared allowance is taken until this reset
         self.store_seconds: list[float] = []  # time spent on DynamoDB, per call
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        self._fallback.observe(headers)
+    def release(self, headers: Mapping[str, str] | None) -> None:
+        self._fallback.release(headers)
         with self._lock:
-            self._window.observe(headers)
+            self._window.observe(headers or {})
 
     def acquire(self) -> float:
         now = time.time()

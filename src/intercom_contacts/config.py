@@ -62,6 +62,12 @@ class Settings(BaseModel):
     # rate-limit window and leaves this percentage of the window to the API. Unset (the API function),
     # calls go as they come and wait only when the window is spent.
     api_rate_limit_share: float | None = Field(default=None, ge=0, le=50, alias="API_RATE_LIMIT_SHARE")
+    # How long after a lead was last possibly sent Intercom's search must show it if it was created:
+    # Intercom documents search as behind by "a few minutes". A lead whose outcome is unknown is sent
+    # again only when search, asked after this, still does not show it (docs/design.md).
+    lead_lookup_window_seconds: float = Field(default=600, ge=1, alias="LEAD_LOOKUP_WINDOW_SECONDS")
+    # Lambda sets it; the send journal is namespaced by it, as Powertools' idempotency records are.
+    function_name: str = Field(default="local", alias="AWS_LAMBDA_FUNCTION_NAME")
 
     @field_validator("region", mode="before")
     @classmethod

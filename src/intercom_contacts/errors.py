@@ -10,6 +10,7 @@ from __future__ import annotations
 class ContactError(Exception):
     code = "INTERNAL_ERROR"
     retryable = False
+    retry_after: int | None = None  # seconds before trying again can help, when that is known
 
     def __init__(
         self, message: str, *, request_id: str | None = None, intercom_code: str | None = None
@@ -45,6 +46,7 @@ class IntercomRateLimited(ContactError):
 
     code = "INTERCOM_RATE_LIMITED"
     retryable = True
+    retry_after: int
 
     def __init__(self, message: str, *, retry_after: int, request_id: str | None = None) -> None:
         super().__init__(message, request_id=request_id, intercom_code="rate_limit_exceeded")
@@ -76,16 +78,18 @@ class OutcomeUnknown(ContactError):
     """A lead was sent but whether Intercom created it cannot be told yet.
 
     Its answer was lost (or the function died before recording it), and Intercom's search, which is
-    eventually consistent, has not shown it. Intercom does not deduplicate leads, so it is never sent
-    again: trying later looks it up again; a person checks Intercom when it stays unknown.
+    eventually consistent, has not shown it. Intercom does not deduplicate leads, so it is not sent
+    again while search may still be behind: trying later (after `retry_after`) looks it up again, and
+    sends it again only when search, asked once the lookup window has passed, still does not show it.
     """
 
     code = "INTERCOM_OUTCOME_UNKNOWN"
     retryable = True
 
-    def __init__(self, message: str, *, sent_at: float) -> None:
+    def __init__(self, message: str, *, sent_at: float, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.sent_at = sent_at
+        self.retry_after = retry_after
 
 
 class ContactConflict(ContactError):

@@ -81,14 +81,20 @@ def dynamodb_client() -> DynamoDBClient:
 
 @functools.cache
 def contact_creator() -> ContactCreator:
-    table = get_settings().idempotency_table_name
+    settings = get_settings()
+    table, window = settings.idempotency_table_name, settings.lead_lookup_window_seconds
     if not table:
-        return ContactCreator(intercom_client(), None, None, ttl_seconds=RECORD_TTL_SECONDS)
+        return ContactCreator(
+            intercom_client(), None, None, ttl_seconds=RECORD_TTL_SECONDS, lookup_window=window
+        )
     return ContactCreator(
         intercom_client(),
         DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb_client()),
-        SendJournal(dynamodb_client(), table, ttl_seconds=RECORD_TTL_SECONDS),
+        SendJournal(
+            dynamodb_client(), table, function=settings.function_name, ttl_seconds=RECORD_TTL_SECONDS
+        ),
         ttl_seconds=RECORD_TTL_SECONDS,
+        lookup_window=window,
     )
 
 

@@ -1,9 +1,11 @@
-"""A function that dies after Intercom created the contact but before the outcome was recorded.
+"""A function that dies after Intercom created the contact but before the outcome was recorded, or
+before the contact was sent at all.
 
 The process is killed while Intercom's answer is on its way (the sandbox holds the answer back after
 creating the contact). Its idempotency record stays in progress until the invocation's timeout; the
-next attempt then finds the send journal's entry: a lead is looked up, never sent again, and a user
-sent again is recognised as this request's own creation."""
+next attempt then finds the send journal's entry: a lead is looked up, not sent again while search
+may be behind, and a user sent again is recognised as this request's own creation. A process killed
+before its request left (waiting for its rate-limit turn) wrote no entry: the next attempt sends it."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.slow  # seconds to minutes each: `make test-fast` skips
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_SECONDS = 3  # the killed invocation's timeout: its in-progress record expires with it
+WAITING_TIMEOUT_SECONDS = 4  # long enough for a 1.5 s wait for a turn that leaves 1 s for an answer
 
 
 def _kill_once_created(handler: str, function: str, event: dict[str, Any], sandbox: IntercomSandbox) -> None:
@@ -123,6 +126,37 @@ def test_a_record_whose_worker_died_is_created_once(
     assert queues.dead_letters() == {}
 
 
+def test_a_lead_whose_api_invocation_died_waiting_for_its_turn_is_sent_on_retry(
+    queues: WorkerQueues, call_api: CallApi, sandbox: IntercomSandbox
+) -> None:
+    # Given the API function died while a keyed lead waited for its rate-limit turn, before it left
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.waiting_api", str(WAITING_TIMEOUT_SECONDS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}"},
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write(json.dumps(_api_event(LEAD, "lead-crash-3", "return")).encode())
+    child.stdin.close()
+    try:
+        assert child.stdout.readline().strip() == b"waiting for a turn"
+        waiting = time.monotonic()  # the invocation started before this: its record expires by
+    finally:
+        child.kill()
+        child.wait()
+    time.sleep(max(0.0, waiting + WAITING_TIMEOUT_SECONDS + 0.5 - time.monotonic()))
+    # When the caller retries with the same key
+    answer = call_api(LEAD, headers={"Idempotency-Key": "lead-crash-3"})
+    # Then the lead is sent and created, once: it was never sent before
+    assert (answer.status, answer.headers["X-Contact-Outcome"]) == (201, "created")
+    assert [answer.body["id"]] == list(sandbox.contacts)
+    assert _creates(sandbox) == 1
+
+
 def test_a_lead_search_does_not_show_yet_stays_unknown_and_is_never_resent(
     queues: WorkerQueues, call_api: CallApi, sandbox: IntercomSandbox, lambda_context: Any
 ) -> None:
@@ -132,7 +166,7 @@ def test_a_lead_search_does_not_show_yet_stays_unknown_and_is_never_resent(
     _kill_once_created(
         "intercom_contacts.handlers.api.lambda_handler", "CreateContactFunction", event, sandbox
     )
-    # When the caller retries with the same key, with 4 s left to answer
+    # When the caller retries with the same key, with 4 s left to answer, within the lookup window
     lambda_context.remaining_millis = 4000
     answer = call_api(LEAD, headers={"Idempotency-Key": "lead-crash-2"})
     # Then the outcome is unknown (retry later; it looks again) and the lead was not sent again

@@ -105,10 +105,13 @@ def test_a_worker_crash_mid_batch_loses_nothing_and_duplicates_nothing(
 
 
 def test_mixed_faults_end_every_message_created_once(
-    fast_retries: WorkerQueues, sandbox: IntercomSandbox
+    fast_retries: WorkerQueues, sandbox: IntercomSandbox, configure: Configure, lambda_context: Any
 ) -> None:
     # Given 20 contacts, users and leads, and Intercom failing a third of the calls, dropping some and
-    # rate limiting in bursts
+    # rate limiting in bursts; a lead answered 502 is looked up again after a 1 s lookup window (each
+    # invocation has 5 s)
+    configure(LEAD_LOOKUP_WINDOW_SECONDS="1")
+    lambda_context.remaining_millis = 5000
     sandbox.set_failure_rate(0.33, status=502, seed=7)
     sandbox.set_rate_limit(8, window_seconds=1.0)
     sandbox.drop_next(2)

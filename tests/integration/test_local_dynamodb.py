@@ -23,8 +23,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from botocore.exceptions import ClientError
 
+from intercom_contacts.errors import IdempotencyKeyReused
 from intercom_contacts.run_log import Finish, NewItem, RunLog
-from intercom_contacts.sends import SendJournal
+from intercom_contacts.sends import SendJournal, SentBefore
 from local.aws import client
 from local.aws_server import serve_in_thread
 from local.dynamodb import serve
@@ -152,12 +153,19 @@ def script(dynamodb: Recorder) -> list[Any]:
     seen.append([item.index for item in run_log.items("b1", status="created")])
     seen.append(run_log.header("unknown"))
 
-    # The send journal: a claim, a second claim that finds the first, a release
-    journal = SendJournal(dynamodb, idempotency, ttl_seconds=3600)  # type: ignore[arg-type]
-    seen.append(journal.claim("key-1"))
-    seen.append(journal.claim("key-1") is not None)
-    journal.release("key-1")
-    seen.append(journal.claim("key-1"))
+    # The send journal: a claim, a second claim that finds the first, another body under the key, a
+    # release, a claim in place of an earlier send
+    journal = SendJournal(dynamodb, idempotency, function="f", ttl_seconds=3600)  # type: ignore[arg-type]
+    entry = journal.entry("key-1", {"role": "lead"})
+    mine = entry.claim(last_send_by=0.0)
+    with pytest.raises(SentBefore) as sent:
+        entry.claim(last_send_by=0.0)
+    seen.append(sent.value.earlier.attempt == mine.attempt)
+    with pytest.raises(IdempotencyKeyReused):
+        journal.entry("key-1", {"role": "user"}).claim(last_send_by=0.0)
+    entry.release(mine)
+    again = entry.claim(last_send_by=0.0)
+    seen.append(entry.claim(last_send_by=0.0, replacing=again).attempt != again.attempt)
 
     # Powertools' idempotency records: stored, replayed, deleted after a failure
     store = DynamoDBPersistenceLayer(table_name=idempotency, boto3_client=dynamodb)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from intercom_contacts.errors import ContactConflict, IntercomTimeout, OutcomeUnknown
 from intercom_contacts.logic.create_contact import create_contact
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
+from intercom_contacts.sends import Sent, SentBefore
 
 REQUEST = ContactRequest.model_validate({"role": "user", "email": "jane@example.com", "name": "Jane"})
 
@@ -29,8 +31,15 @@ class RecordingClient:
         self.calls: list[tuple[str, Any]] = []
 
     def create_contact(
-        self, body: dict[str, Any], *, deadline: float, resend_after_loss: bool
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float,
+        resend_after_loss: bool,
+        on_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
+        if on_send is not None:
+            on_send()
         self.calls.append(("create", resend_after_loss))
         if self.conflict:
             raise self.conflict
@@ -47,7 +56,9 @@ class RecordingClient:
     def unarchive_contact(self, contact_id: str, *, deadline: float) -> None:
         self.calls.append(("unarchive", contact_id))
 
-    def search_contacts(self, query: dict[str, Any], *, deadline: float) -> list[dict[str, Any]]:
+    def search_contacts(
+        self, query: dict[str, Any], *, deadline: float, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
         self.calls.append(("search", query))
         return [self.found] if self.found else []
 
@@ -58,18 +69,34 @@ def _conflict(
     return ContactConflict("exists", existing_id=existing_id, archived=archived, sent_at=sent_at)
 
 
+class Journal:
+    """Stands in for the send journal's entry of one request: `earlier` is another attempt's send."""
+
+    def __init__(self, earlier: Sent | None = None) -> None:
+        self.earlier = earlier
+        self.claims: list[Sent | None] = []  # what each claim replaced
+
+    def claim(self, *, last_send_by: float, replacing: Sent | None = None) -> Sent:
+        self.claims.append(replacing)
+        if self.earlier is not None and replacing != self.earlier:
+            raise SentBefore(self.earlier)
+        return Sent("mine", time.time(), last_send_by)
+
+
 def _run(
     client: RecordingClient,
     on_conflict: OnConflict,
     request: ContactRequest = REQUEST,
     sent_before: float | None = None,
 ) -> Any:
+    earlier = None if sent_before is None else Sent("earlier", sent_before, sent_before)
     return create_contact(
         request,
         on_conflict,
         client,  # type: ignore[arg-type]
-        deadline=float("inf"),
-        sent_before=sent_before,
+        deadline=time.monotonic() + 5,
+        lookup_window=600,
+        journal=Journal(earlier),  # type: ignore[arg-type]
     )
 
 
@@ -201,12 +228,19 @@ class LostLeadClient(RecordingClient):
     """Creates the lead, loses the answer, and then cannot search."""
 
     def create_contact(
-        self, body: dict[str, Any], *, deadline: float, resend_after_loss: bool
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float,
+        resend_after_loss: bool,
+        on_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         self.calls.append(("create", resend_after_loss))
         raise OutcomeUnknown("lost", sent_at=SENT_AT)
 
-    def search_contacts(self, query: dict[str, Any], *, deadline: float) -> list[dict[str, Any]]:
+    def search_contacts(
+        self, query: dict[str, Any], *, deadline: float, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
         self.calls.append(("search", query))
         raise IntercomTimeout("too little time left")
 
@@ -218,5 +252,5 @@ def test_a_lost_lead_whose_search_fails_stays_unknown() -> None:
     # When its outcome is looked for
     # Then it is unknown (which keeps it from being sent again), not the search's own error
     with pytest.raises(OutcomeUnknown):
-        create_contact(lead, OnConflict.RETURN, client, deadline=time.monotonic() + 0.5)  # type: ignore[arg-type]
+        create_contact(lead, OnConflict.RETURN, client, deadline=time.monotonic() + 0.5, lookup_window=600)  # type: ignore[arg-type]
     assert [name for name, _ in client.calls] == ["create", "search"]

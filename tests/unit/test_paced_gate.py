@@ -8,6 +8,8 @@ import heapq
 import math
 import random
 from collections import Counter
+from collections.abc import Sequence
+from email.utils import formatdate
 
 import pytest
 
@@ -38,7 +40,7 @@ def _alone(clock: Clock, *, limit: int = 100, reserve: float = 0.0) -> PacedGate
     """A gate that has had one answer: the whole window is its own, resetting in 10 s."""
     gate = PacedGate(reserve, clock=clock)
     assert gate.acquire() == 0.0
-    gate.observe(_headers(limit, limit - 1, clock.now + 10))
+    gate.release(_headers(limit, limit - 1, clock.now + 10))
     return gate
 
 
@@ -51,7 +53,7 @@ def test_a_cold_container_sends_one_call_until_the_first_answer() -> None:
     # Then one goes and the others wait for its answer
     assert first == 0.0
     assert second > 0
-    gate.observe(_headers(100, 99, T0 + 10))
+    gate.release(_headers(100, 99, T0 + 10))
     assert gate.acquire() == 0.0
 
 
@@ -71,7 +73,7 @@ def test_the_api_share_of_the_window_is_left_unspent() -> None:
     clock = Clock()
     gate = PacedGate(0.10, clock=clock)
     gate.acquire()
-    gate.observe(_headers(100, 11, T0 + 4))
+    gate.release(_headers(100, 11, T0 + 4))
     # When it has made the one call above the API's 10
     assert gate.acquire() == 0.0
     clock.now += 1
@@ -98,7 +100,7 @@ def test_the_pace_slows_when_other_callers_have_spent_the_window() -> None:
     plenty, little = _alone(clock), _alone(clock)
     clock.now = T0 + 10
     for gate, remaining in ((plenty, 90), (little, 30)):
-        gate.observe(_headers(100, remaining, T0 + 20))
+        gate.release(_headers(100, remaining, T0 + 20))
         gate.acquire()
     # When each asks for its next call
     # Then the one that sees less left waits three times as long
@@ -111,7 +113,7 @@ def test_a_container_paces_at_its_share_of_the_fleets_calls() -> None:
     gate = PacedGate(clock=clock)
     gate.acquire()
     for answered in range(1, 11):
-        gate.observe(_headers(1000, 1000 - 4 * answered, T0 + 10))
+        gate.release(_headers(1000, 1000 - 4 * answered, T0 + 10))
     # When the next window starts, full and 10 s long
     clock.now = T0 + 10
     gate.acquire()
@@ -124,10 +126,10 @@ def test_the_window_length_is_learned_from_successive_resets() -> None:
     clock = Clock()
     gate = PacedGate(clock=clock)
     gate.acquire()
-    gate.observe(_headers(50, 49, T0 + 1))
+    gate.release(_headers(50, 49, T0 + 1))
     clock.now = T0 + 1
     gate.acquire()
-    gate.observe(_headers(50, 49, T0 + 2))
+    gate.release(_headers(50, 49, T0 + 2))
     # When the next window starts with no answer yet
     clock.now = T0 + 2
     gate.acquire()
@@ -142,7 +144,7 @@ def test_a_late_answer_from_a_window_that_is_over_changes_nothing() -> None:
     gate.acquire()
     paced = gate.acquire()
     # When an answer from the previous window arrives late, saying it was spent
-    gate.observe(_headers(100, 0, T0 + 10))
+    gate.release(_headers(100, 0, T0 + 10))
     # Then the pace is the same
     assert gate.acquire() == pytest.approx(paced)
 
@@ -159,6 +161,48 @@ def test_an_idle_container_does_not_burst_to_catch_up() -> None:
     assert waits[0] == 0.0
     assert waits[1] > 0
     assert waits[2] > 0
+
+
+def test_calls_that_got_no_answer_do_not_hold_back_later_windows() -> None:
+    # Given a container alone in windows of 10 calls, whose next 30 calls all went without an answer
+    # that described the window (timeouts, dropped connections, 503s without rate-limit headers)
+    clock = Clock()
+    gate = _alone(clock, limit=10)
+    for _ in range(30):
+        while (wait := gate.acquire()) > 0:
+            clock.now += wait
+        gate.release(None)
+    # When a later window starts and the container calls again
+    clock.now = math.ceil((clock.now + 10) / 10) * 10
+    waits = [gate.acquire() for _ in range(2)]
+    # Then those calls are over and count against nothing: the window is paced as a full one
+    assert waits == [0.0, pytest.approx(10 / 10)]
+
+
+def test_the_reset_is_timed_on_intercoms_clock_not_ours() -> None:
+    # Given a container whose clock runs 3 s ahead of Intercom's, told at 10 s before a reset that 99
+    # calls are left
+    clock = Clock(T0 + 3)
+    gate = PacedGate(clock=clock)
+    gate.acquire()
+    gate.release({**_headers(100, 99, T0 + 10), "Date": formatdate(T0, usegmt=True)})
+    # When two calls ask to go at once
+    first, second = gate.acquire(), gate.acquire()
+    # Then the second waits its turn over the 10 s Intercom has left, not the 7 s ours would say
+    assert first == 0.0
+    assert second == pytest.approx(10 / 99)
+
+
+def test_a_spent_window_is_waited_out_until_intercoms_reset() -> None:
+    # Given a container whose clock runs 3 s ahead of Intercom's, and a window spent 5 s before its
+    # reset
+    clock = Clock(T0 + 3)
+    gate = PacedGate(clock=clock)
+    gate.acquire()
+    gate.release({**_headers(100, 0, T0 + 5), "Date": formatdate(T0, usegmt=True)})
+    # When a call asks to go
+    # Then it waits the 5 s until Intercom's window resets, not the 2 s its own clock would say
+    assert gate.acquire() == pytest.approx(5.0)
 
 
 def test_the_worker_paces_itself_and_the_api_does_not() -> None:
@@ -179,13 +223,19 @@ def _fleet(
     threads: int = 10,
     seconds: float = 120,
     latency: tuple[float, float] = (0.02, 0.06),
+    skews: Sequence[float] = (),
 ) -> tuple[Counter[float], int]:
     """Simulate `containers` paced containers, each with `threads` calls in flight at most, against
     one Intercom window of `limit` calls per 10 s (fixed windows, as the sandbox keeps them). Each call
-    reaches Intercom `latency` (20-60 ms) after it leaves and its answer comes back as late. Returns
-    the calls Intercom accepted per window and how many it answered 429."""
+    reaches Intercom `latency` (20-60 ms) after it leaves and its answer comes back as late. With
+    `skews`, container n's clock is `skews[n]` seconds off Intercom's, and answers carry a `Date`.
+    Returns the calls Intercom accepted per window and how many it answered 429."""
     clock, jitter = Clock(), random.Random(7)
-    gates = [PacedGate(reserve, clock=clock) for _ in range(containers)]
+    offsets = list(skews) or [0.0] * containers
+    gates = [
+        PacedGate(reserve, clock=lambda skew=offsets[n]: clock.now + skew)  # type: ignore[misc]
+        for n in range(containers)
+    ]
     accepted: Counter[float] = Counter()
     refused = 0
     events: list[tuple[float, int, str, int, dict[str, str]]] = []
@@ -214,9 +264,11 @@ def _fleet(
             else:
                 refused += 1
             answer = _headers(limit, limit - accepted[window], window + 10)
+            if skews:
+                answer["Date"] = formatdate(math.floor(clock.now), usegmt=True)
             at(clock.now + jitter.uniform(*latency), "answer", container, answer)
         else:
-            gates[container].observe(headers)
+            gates[container].release(headers)
             at(clock.now, "ask", container)
     return accepted, refused
 
@@ -244,3 +296,13 @@ def test_slow_answers_do_not_make_a_fleet_overspend_the_window() -> None:
     assert refused <= 2
     steady = [accepted[window] for window in sorted(accepted)[1:-1]]
     assert all(90 <= calls <= 100 for calls in steady), steady
+
+
+def test_a_fleet_whose_clocks_are_off_by_seconds_still_gets_no_429() -> None:
+    # Given 5 containers whose clocks are 2 s behind to 3 s ahead of Intercom's
+    # When they call Intercom for two minutes, each reading the reset against the answers' Date
+    accepted, refused = _fleet(5, 200, reserve=0.05, skews=[-2.0, -1.0, 1.0, 2.0, 3.0])
+    # Then no call meets a 429, and every full window after the first is still mostly spent
+    assert refused == 0
+    steady = [accepted[window] for window in sorted(accepted)[1:-1]]
+    assert all(0.90 * 200 <= calls <= 0.975 * 200 for calls in steady), steady

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from email.utils import formatdate
 
 import pytest
 from urllib3 import HTTPResponse
@@ -14,6 +15,7 @@ from intercom_contacts.intercom.retry import (
     RETRY_STATUSES,
     DeadlineTimeout,
     IntercomRetry,
+    Turns,
     retry_after_seconds,
     wait_for_turn,
 )
@@ -33,7 +35,7 @@ def _policy(deadline: float = float("inf"), **kwargs: object) -> IntercomRetry:
         "raise_on_status": False,
         **kwargs,
     }
-    return IntercomRetry(deadline=deadline, gate=RateLimitGate(), **options)
+    return IntercomRetry(deadline=deadline, turns=Turns(RateLimitGate(), deadline), **options)
 
 
 def test_backoff_doubles_with_jitter_between_half_and_all_of_the_step() -> None:
@@ -79,6 +81,19 @@ def test_a_429_waits_for_intercoms_reset_time() -> None:
     assert 1.5 < retry.planned_wait <= 3.0
 
 
+def test_a_429_waits_until_the_reset_on_intercoms_clock_not_ours() -> None:
+    # Given our clock runs 3 s ahead of Intercom's, and a 429 sent 4 s before its window resets
+    sent = int(time.time()) - 3
+    headers = {
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(sent + 4),
+        "Date": formatdate(sent, usegmt=True),
+    }
+    # When the wait is read from it
+    # Then it is the 4 s Intercom has left, not the 1 s our clock would say
+    assert retry_after_seconds(429, headers) == pytest.approx(4.0)
+
+
 def test_retry_after_is_honoured() -> None:
     retry = _policy().increment("POST", "/contacts", response=_response(503, {"Retry-After": "2"}))
     assert retry.planned_wait == 2.0
@@ -120,7 +135,7 @@ def test_retry_after_seconds_ignores_garbage() -> None:
 def test_the_gate_spends_the_windows_calls_then_waits_for_the_reset() -> None:
     # Given Intercom said 2 calls remain in a window resetting in 5 s
     gate = RateLimitGate()
-    gate.observe({"X-RateLimit-Remaining": "2", "X-RateLimit-Reset": str(int(time.time()) + 5)})
+    gate.release({"X-RateLimit-Remaining": "2", "X-RateLimit-Reset": str(int(time.time()) + 5)})
     # When three calls ask to go
     waits = [gate.acquire() for _ in range(3)]
     # Then two go now and the third waits for the reset
@@ -130,16 +145,16 @@ def test_the_gate_spends_the_windows_calls_then_waits_for_the_reset() -> None:
 
 def test_the_gate_ignores_a_stale_window_and_missing_headers() -> None:
     gate = RateLimitGate()
-    gate.observe({})
-    gate.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) - 1)})
+    gate.release({})
+    gate.release({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) - 1)})
     assert gate.acquire() == 0.0
 
 
 def test_the_gate_keeps_the_lowest_remaining_of_a_window() -> None:
     gate = RateLimitGate()
     reset = str(int(time.time()) + 5)
-    gate.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
-    gate.observe({"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": reset})  # an older answer arriving late
+    gate.release({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+    gate.release({"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": reset})  # an older answer arriving late
     assert gate.acquire() > 0
 
 
@@ -175,7 +190,7 @@ class TurnAfter:
         self.waits = waits
         self.asked = 0
 
-    def observe(self, headers: object) -> None:
+    def release(self, headers: object) -> None:
         pass
 
     def acquire(self) -> float:
@@ -186,7 +201,9 @@ class TurnAfter:
 def test_a_retry_takes_its_turn_at_the_gate() -> None:
     # Given a gate that makes the next call wait twice (the worker's pacing)
     gate = TurnAfter(2)
-    retry = IntercomRetry(total=1, status_forcelist=RETRY_STATUSES, allowed_methods=None, gate=gate)
+    retry = IntercomRetry(
+        total=1, status_forcelist=RETRY_STATUSES, allowed_methods=None, turns=Turns(gate, float("inf"))
+    )
     retry = retry.increment("POST", "/contacts", response=_response(503))
     # When urllib3 sleeps before the retry
     retry.sleep()

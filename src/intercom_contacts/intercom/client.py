@@ -4,7 +4,10 @@
 - Retries, per-attempt timeouts and the deadline are `retry.py`'s; the shared view of the rate-limit
   window (and the worker's pacing) is `rate_limit.py`'s: every attempt waits for its turn there.
 - `resend_after_loss` says whether a request may be sent again after its answer was lost: Intercom
-  answers a repeated user with 409, but creates a repeated lead twice.
+  answers a repeated user with 409, but creates a repeated lead twice. Such a request is retried only
+  after an answer that shows Intercom did not carry it out (408, 429, 503) or when it never left.
+- `on_send` is called once a request has its turn, just before it first leaves: what it records (the
+  send journal) is never written for a request that a crash kept from leaving.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -37,12 +40,13 @@ from intercom_contacts.errors import (
 from intercom_contacts.intercom.rate_limit import Gate, RateLimitGate
 from intercom_contacts.intercom.retry import (
     MIN_ATTEMPT_SECONDS,
+    NOT_CARRIED_OUT_STATUSES,
     RETRY_STATUSES,
     DeadlineTimeout,
     IntercomRetry,
+    Turns,
     lost_answer,
     retry_after_seconds,
-    wait_for_turn,
 )
 from intercom_contacts.observability import logger
 
@@ -82,11 +86,19 @@ class IntercomClient:
         self._gate = gate or RateLimitGate()
 
     def create_contact(
-        self, body: Mapping[str, Any], *, deadline: float, resend_after_loss: bool
+        self,
+        body: Mapping[str, Any],
+        *,
+        deadline: float,
+        resend_after_loss: bool,
+        on_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """`POST /contacts`. With `resend_after_loss` (users), a lost answer is retried and the 409
-        it may meet carries `sent_at`; without it (leads), a lost answer raises OutcomeUnknown."""
-        return self._call("POST", "/contacts", body, deadline=deadline, resend_after_loss=resend_after_loss)
+        it may meet carries `sent_at`; without it (leads), a lost answer, or an answer after which
+        Intercom may have created the contact (500, 502, 504), raises OutcomeUnknown."""
+        return self._call(
+            "POST", "/contacts", body, deadline=deadline, resend_after_loss=resend_after_loss, on_send=on_send
+        )
 
     def update_contact(self, contact_id: str, body: Mapping[str, Any], *, deadline: float) -> dict[str, Any]:
         return self._call("PUT", f"/contacts/{quote(contact_id, safe='')}", body, deadline=deadline)
@@ -97,10 +109,15 @@ class IntercomClient:
     def unarchive_contact(self, contact_id: str, *, deadline: float) -> None:
         self._call("POST", f"/contacts/{quote(contact_id, safe='')}/unarchive", None, deadline=deadline)
 
-    def search_contacts(self, query: Mapping[str, Any], *, deadline: float) -> list[dict[str, Any]]:
-        """`POST /contacts/search`: the first page of matches. Intercom's search is eventually
-        consistent: a contact created a moment ago may be missing."""
-        found = self._call("POST", "/contacts/search", {"query": query}, deadline=deadline)
+    def search_contacts(
+        self, query: Mapping[str, Any], *, deadline: float, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
+        """`POST /contacts/search`: the first page of matches (of `per_page`, or Intercom's default).
+        Intercom's search is eventually consistent: a contact created a moment ago may be missing."""
+        body: dict[str, Any] = {"query": query}
+        if per_page is not None:
+            body["pagination"] = {"per_page": per_page}
+        found = self._call("POST", "/contacts/search", body, deadline=deadline)
         data = found.get("data")
         return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
@@ -112,15 +129,16 @@ class IntercomClient:
         *,
         deadline: float,
         resend_after_loss: bool = True,
+        on_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         payload = None if body is None else json.dumps(body, allow_nan=False).encode()
         sent_at = time.time()
         send = functools.partial(
             self._send, method, path, payload, deadline=deadline, resend_after_loss=resend_after_loss
         )
-        response = send(token=self._token.get(), sent_at=sent_at)
+        response = send(token=self._token.get(), sent_at=sent_at, on_send=on_send)
         if response.status == 401:  # the secret may have been rotated since this container cached it
-            response = send(token=self._token.get(refresh=True), sent_at=sent_at)
+            response = send(token=self._token.get(refresh=True), sent_at=sent_at, on_send=None)
         retries = response.retries
         lost_before = isinstance(retries, IntercomRetry) and retries.lost_an_answer()
         return self._result(
@@ -137,23 +155,56 @@ class IntercomClient:
         deadline: float,
         resend_after_loss: bool,
         sent_at: float,
+        on_send: Callable[[], None] | None,
     ) -> urllib3.BaseHTTPResponse:
-        wait_for_turn(self._gate, deadline)
-        if deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
-            raise IntercomTimeout("Too little time was left to wait for Intercom's answer.")
+        turns = Turns(self._gate, deadline)
+        turns.take()
+        try:
+            if deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
+                raise IntercomTimeout("Too little time was left to wait for Intercom's answer.")
+            if on_send is not None:
+                on_send()
+            response = self._request(
+                method,
+                path,
+                payload,
+                token=token,
+                deadline=deadline,
+                resend_after_loss=resend_after_loss,
+                sent_at=sent_at,
+                turns=turns,
+            )
+            turns.give_back(response)  # nothing when the retry policy has given this answer's turn back
+            return response
+        finally:
+            turns.give_back()  # no answer, or a turn taken for a retry that never left
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        *,
+        token: str,
+        deadline: float,
+        resend_after_loss: bool,
+        sent_at: float,
+        turns: Turns,
+    ) -> urllib3.BaseHTTPResponse:
+        """The request and its retries, each taking its turn; transport failures as domain errors."""
         settings = self._settings
         retries = IntercomRetry(
             total=settings.max_attempts - 1,
             read=settings.max_attempts - 1 if resend_after_loss else False,
             redirect=False,
-            status_forcelist=RETRY_STATUSES,
+            status_forcelist=RETRY_STATUSES if resend_after_loss else NOT_CARRIED_OUT_STATUSES,
             allowed_methods=None,
             backoff_factor=settings.backoff_factor,
             backoff_max=BACKOFF_MAX_SECONDS,
             raise_on_status=False,
             respect_retry_after_header=True,
             deadline=deadline,
-            gate=self._gate,
+            turns=turns,
         )
         headers = {
             "Authorization": f"Bearer {token}",
@@ -164,7 +215,7 @@ class IntercomClient:
         if payload is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = self._pool.request(
+            return self._pool.request(
                 method,
                 settings.base_url + path,
                 body=payload,
@@ -178,8 +229,6 @@ class IntercomClient:
             raise _transport_error(error.reason, resend_after_loss, sent_at) from None
         except HTTPError as error:
             raise _transport_error(error, resend_after_loss, sent_at) from None
-        self._gate.observe(response.headers)
-        return response
 
     def _result(
         self,
@@ -201,6 +250,11 @@ class IntercomClient:
             if lost_is_unknown:  # a 2xx: Intercom probably created it, but its id is unreadable
                 raise OutcomeUnknown(problem, sent_at=sent_at)
             raise IntercomBadResponse(problem)
+        if lost_is_unknown and status >= 500 and status not in NOT_CARRIED_OUT_STATUSES:
+            # A 500 too: Intercom failed while handling it, perhaps after storing the contact.
+            raise OutcomeUnknown(
+                f"Intercom answered {status}: it may have created the lead before failing.", sent_at=sent_at
+            )
 
         request_id, code, intercom_message = _first_error(data)
         message = intercom_message or f"Intercom answered HTTP {status}."

@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 WINDOW_SECONDS = 10.0  # Intercom's; the gap between successive resets overrides it
@@ -26,11 +27,28 @@ MIN_SHARE = 0.01
 
 
 class Gate(Protocol):
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn from the rate-limit headers of an answer."""
-
     def acquire(self) -> float:
         """Spend one call now (0.0), or say how many seconds to wait before asking again."""
+
+    def release(self, headers: Mapping[str, str] | None) -> None:
+        """The call `acquire` let go is over: learn from its answer's headers, if it had an answer
+        (None: it timed out or its connection dropped). Called once for each call that went."""
+
+
+def intercom_offset(headers: Mapping[str, str], now: float) -> float:
+    """Intercom's clock less ours, as the answer's `Date` says (0 without one): `X-RateLimit-Reset` is
+    on Intercom's clock, and ours may be seconds off. `Date` is in whole seconds and left Intercom
+    before `now`, so this errs towards Intercom's clock being behind: a reset comes later, never early."""
+    try:
+        return parsedate_to_datetime(headers["Date"]).timestamp() - now
+    except (KeyError, TypeError, ValueError, IndexError):
+        return 0.0
+
+
+def intercom_now(headers: Mapping[str, str]) -> float:
+    """The time on Intercom's clock as it sent `headers` (ours, without a `Date`)."""
+    now = time.time()
+    return now + intercom_offset(headers, now)
 
 
 class RateLimitGate:
@@ -41,24 +59,29 @@ class RateLimitGate:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._remaining: int | None = None
-        self._reset = 0.0
+        self._reset = 0.0  # on Intercom's clock
+        self._offset = 0.0  # Intercom's clock less ours
 
-    def observe(self, headers: Mapping[str, str]) -> None:
+    def release(self, headers: Mapping[str, str] | None) -> None:
+        if headers is None:
+            return
         try:
             remaining = int(headers["X-RateLimit-Remaining"])
             reset = float(headers["X-RateLimit-Reset"])
         except (KeyError, TypeError, ValueError):
             return
+        offset = intercom_offset(headers, time.time())
         with self._lock:
             if reset > self._reset:
-                self._remaining, self._reset = remaining, reset
+                self._remaining, self._reset, self._offset = remaining, reset, offset
             elif reset == self._reset and self._remaining is not None:
                 self._remaining = min(self._remaining, remaining)
+                self._offset = max(self._offset, offset)  # as PacedGate does
 
     def acquire(self) -> float:
         """Spend one call of the current window, or say how many seconds until the next one."""
         with self._lock:
-            now = time.time()
+            now = time.time() + self._offset
             if self._remaining is None or now >= self._reset:
                 return 0.0
             if self._remaining <= 0:
@@ -87,13 +110,14 @@ class PacedGate:
         self._clock = clock
         self._lock = threading.Lock()
         self._limit: int | None = None
-        self._reset = 0.0  # when the current window resets: from the headers, or predicted
+        self._reset = 0.0  # when the window resets, on Intercom's clock: from the headers, or predicted
         self._predicted = False  # the current window is predicted: no answer has described it yet
         self._last_reset_seen = 0.0
         self._window = WINDOW_SECONDS
         self._window_learned = False
         self._remaining = 0  # the lowest Remaining seen in this window, less own calls since
-        self._in_flight = 0  # own calls sent and not yet answered (counted afresh each window)
+        self._in_flight = 0  # own calls sent and not yet over, answered or not
+        self._offset = 0.0  # Intercom's clock less ours, from the latest answer's Date
         self._answered = 0  # own calls answered in this window
         self._sample: float | None = None  # own part of the window's calls, as of the latest answer
         self._share: float | None = None  # own part of the fleet's calls, learned over past windows
@@ -101,16 +125,17 @@ class PacedGate:
         self._next_call = 0.0
         self._probe_until = 0.0
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        try:
-            limit = int(headers["X-RateLimit-Limit"])
-            remaining = int(headers["X-RateLimit-Remaining"])
-            reset = float(headers["X-RateLimit-Reset"])
-        except (KeyError, TypeError, ValueError):
-            return
+    def release(self, headers: Mapping[str, str] | None) -> None:
+        window = _window_of(headers)
+        offset = intercom_offset(headers or {}, self._clock())
         with self._lock:
-            self._probe_until = 0.0
+            # Whatever the answer, or none at all: a call that never freed its slot would count
+            # against every later window, until the container stopped calling Intercom at all.
             self._in_flight = max(0, self._in_flight - 1)
+            if window is None:
+                return
+            limit, remaining, reset = window
+            self._probe_until = 0.0
             self._limit = limit
             if reset > self._last_reset_seen:
                 if self._last_reset_seen:
@@ -118,7 +143,12 @@ class PacedGate:
                     self._window = min(self._window, gap) if self._window_learned else gap
                     self._window_learned = True
                 self._last_reset_seen = reset
-            now = self._clock()
+                self._offset = offset
+            elif reset == self._last_reset_seen:
+                # Each Date says Intercom's clock was at least that far ahead: keep the window's
+                # closest. Afresh each window, so a step of our own clock is forgotten within one.
+                self._offset = max(self._offset, offset)
+            now = self._now()
             if reset == self._reset:
                 self._remaining = min(self._remaining, remaining)
                 self._predicted = False
@@ -133,8 +163,8 @@ class PacedGate:
             self._pace(now, limit)
 
     def acquire(self) -> float:
-        now = self._clock()
         with self._lock:
+            now = self._now()
             if self._limit is None:
                 if now < self._probe_until:
                     return min(PROBE_POLL_SECONDS, self._probe_until - now)
@@ -152,6 +182,10 @@ class PacedGate:
             self._remaining -= 1
             self._in_flight += 1
             return 0.0
+
+    def _now(self) -> float:
+        """The time on Intercom's clock, which the window's reset is on."""
+        return self._clock() + self._offset
 
     def _others_in_flight(self) -> float:
         """The rest of the fleet's calls on their way, as many for its share as this container's own:
@@ -183,3 +217,17 @@ class PacedGate:
         self._reset += self._window * (math.floor((now - self._reset) / self._window) + 1)
         self._remaining, self._predicted = limit - math.ceil(on_their_way), True
         self._pace(now, limit)
+
+
+def _window_of(headers: Mapping[str, str] | None) -> tuple[int, int, float] | None:
+    """(limit, remaining, reset) from an answer's `X-RateLimit-*` headers, if it has them."""
+    if headers is None:
+        return None
+    try:
+        return (
+            int(headers["X-RateLimit-Limit"]),
+            int(headers["X-RateLimit-Remaining"]),
+            float(headers["X-RateLimit-Reset"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None

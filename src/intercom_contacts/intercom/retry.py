@@ -21,10 +21,14 @@ from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError, R
 from urllib3.util.retry import Retry
 
 from intercom_contacts.errors import IntercomRateLimited
-from intercom_contacts.intercom.rate_limit import Gate
+from intercom_contacts.intercom.rate_limit import Gate, intercom_now
 from intercom_contacts.observability import MetricUnit, metrics
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# The answers that show Intercom did not act on the request: it timed out reading it (408), refused
+# it for the rate limit (429), or was unavailable (503). After a 500, 502 or 504 the request may have
+# been carried out and only its answer lost: a lead is retried only after these.
+NOT_CARRIED_OUT_STATUSES = frozenset({408, 429, 503})
 MIN_ATTEMPT_SECONDS = 1.0  # an attempt with less time than this cannot get a useful answer
 RETRY_AFTER_CAP_SECONDS = 300.0
 
@@ -61,20 +65,40 @@ def lost_answer(error: Exception | None) -> bool:
     return isinstance(error, (ReadTimeoutError, ProtocolError))
 
 
+class Turns:
+    """One request's turns at the rate-limit gate: each attempt takes one before it leaves and gives
+    it back once when it ends, answered or not, with the answer's headers if there was one."""
+
+    def __init__(self, gate: Gate, deadline: float) -> None:
+        self._gate = gate
+        self._deadline = deadline
+        self._held = False
+
+    def take(self) -> None:
+        wait_for_turn(self._gate, self._deadline)
+        self._held = True
+
+    def give_back(self, answer: urllib3.BaseHTTPResponse | None = None) -> None:
+        """The attempt is over; after the first call for an attempt, this does nothing."""
+        if self._held:
+            self._held = False
+            self._gate.release(None if answer is None else answer.headers)
+
+
 class IntercomRetry(Retry):
     """urllib3's Retry with Intercom's reset header, equal-jitter backoff, and a hard deadline."""
 
     def __init__(
-        self, *args: Any, deadline: float = math.inf, gate: Gate | None = None, **kwargs: Any
+        self, *args: Any, deadline: float = math.inf, turns: Turns | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = deadline
-        self.gate = gate
+        self.turns = turns
         self.planned_wait = 0.0
 
     def new(self, **kw: Any) -> Self:
         kw.setdefault("deadline", self.deadline)
-        kw.setdefault("gate", self.gate)
+        kw.setdefault("turns", self.turns)
         return super().new(**kw)
 
     def get_backoff_time(self) -> float:
@@ -95,8 +119,8 @@ class IntercomRetry(Retry):
         _pool: Any = None,
         _stacktrace: Any = None,
     ) -> Self:
-        if response is not None and self.gate is not None:
-            self.gate.observe(response.headers)
+        if self.turns is not None:  # this attempt is over, whether or not another follows
+            self.turns.give_back(response)
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         wait = (response is not None and new.get_retry_after(response)) or new.get_backoff_time()
         if time.monotonic() + wait + MIN_ATTEMPT_SECONDS > self.deadline:
@@ -109,8 +133,8 @@ class IntercomRetry(Retry):
     def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
         if self.planned_wait > 0:
             time.sleep(self.planned_wait)
-        if self.gate is not None:  # a retry is a call too: it takes its turn in the window
-            wait_for_turn(self.gate, self.deadline)
+        if self.turns is not None:  # a retry is a call too: it takes its turn in the window
+            self.turns.take()
 
     def lost_an_answer(self) -> bool:
         """An earlier attempt of this request was sent and its answer lost (a timeout or a drop)."""
@@ -131,12 +155,13 @@ def wait_for_turn(gate: Gate, deadline: float) -> None:
 def retry_after_seconds(
     status: int, headers: Mapping[str, str], cap: float = RETRY_AFTER_CAP_SECONDS
 ) -> float | None:
-    """How long Intercom asks us to wait: `Retry-After`, or the window's reset when it is spent."""
+    """How long Intercom asks us to wait: `Retry-After`, or the window's reset when it is spent (on
+    Intercom's clock: the reset less the answer's `Date`)."""
     waits = []
     if (value := headers.get("Retry-After", "")).strip().isdigit():
         waits.append(float(value))
     if status == 429 or headers.get("X-RateLimit-Remaining") == "0":
         with contextlib.suppress(KeyError, ValueError):
-            waits.append(float(headers["X-RateLimit-Reset"]) - time.time())
+            waits.append(float(headers["X-RateLimit-Reset"]) - intercom_now(headers))
     wait = max(waits, default=0.0)
     return min(wait, cap) if wait > 0 else None

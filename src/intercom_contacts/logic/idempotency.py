@@ -4,7 +4,8 @@ With a key (the caller's `Idempotency-Key` header or `IdempotencyKey` attribute,
 of the normalised body) the contact is created at most once, with Powertools' idempotency utility on
 DynamoDB: the stored result is the first answer, returned again to every repeat. The send journal
 (`sends.py`) covers what Powertools cannot see: an attempt that died after Intercom created the
-contact but before the result was stored.
+contact but before the result was stored, and a lead whose outcome was unknown (Powertools deletes its
+record when the function raises, so a retry runs `_create_and_record` again and meets the journal).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError
 from intercom_contacts.errors import (
-    ContactError,
     IdempotencyKeyReused,
     IdempotencyStoreUnavailable,
     OutcomeUnknown,
@@ -52,9 +52,11 @@ class ContactCreator:
         journal: SendJournal | None,
         *,
         ttl_seconds: int,
+        lookup_window: float,
     ) -> None:
         self._client = client
         self._journal = journal
+        self._lookup_window = lookup_window
         self.config = IdempotencyConfig(
             event_key_jmespath="idempotency_key",
             payload_validation_jmespath="[request, on_conflict]",
@@ -82,7 +84,9 @@ class ContactCreator:
         deadline: float,
     ) -> ContactResult:
         if idempotency_key is None:
-            return create_contact(request, on_conflict, self._client, deadline=deadline)
+            return create_contact(
+                request, on_conflict, self._client, deadline=deadline, lookup_window=self._lookup_window
+            )
         if self._create_once is None:
             raise ConfigurationError("IDEMPOTENCY_TABLE_NAME is not set")
         payload = {
@@ -98,6 +102,7 @@ class ContactCreator:
                 client=self._client,
                 journal=self._journal,
                 deadline=deadline,
+                lookup_window=self._lookup_window,
             )
         if "unknown" in stored:  # stored by the release before the send journal: a lead never resent
             raise OutcomeUnknown(stored["unknown"], sent_at=0.0)
@@ -116,22 +121,12 @@ def _create_and_record(
     client: IntercomClient,
     journal: SendJournal | None,
     deadline: float,
+    lookup_window: float,
 ) -> dict[str, Any]:
-    key = payload["idempotency_key"]
-    sent_before = journal.claim(key) if journal else None
-    try:
-        result = create_contact(request, on_conflict, client, deadline=deadline, sent_before=sent_before)
-    except ContactError as error:
-        # A lead that Intercom answered without creating may be sent again by a later attempt; one that
-        # may exist must only be looked up. Users are safe either way (Intercom's 409).
-        if (
-            journal
-            and request.role == "lead"
-            and sent_before is None
-            and not isinstance(error, OutcomeUnknown)
-        ):
-            journal.release(key)
-        raise
+    entry = journal.entry(payload["idempotency_key"], payload["request"]) if journal else None
+    result = create_contact(
+        request, on_conflict, client, deadline=deadline, lookup_window=lookup_window, journal=entry
+    )
     return {"contact": result.contact, "outcome": result.outcome.value}
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from intercom_contacts import queues
-from intercom_contacts.errors import ContactError, IntercomRateLimited
+from intercom_contacts.errors import ContactError
 from intercom_contacts.logic.idempotency import ContactCreator
 from intercom_contacts.logic.outcomes import Outcomes, Settled, Subject
 from intercom_contacts.models.messages import ContactMessage, InvalidMessage, batch_item_of, parse_record
@@ -110,9 +110,10 @@ class RecordProcessor:
         return Done(record, Settled(subject, "failed", code=code, message=message), attempt)
 
     def backoff_seconds(self, attempt: int, error: ContactError) -> float:
-        """1, 4, 16, 64 s with the default base, or Intercom's own reset time when it is later."""
+        """1, 4, 16, 64 s with the default base, or the error's own `retry_after` when it is later:
+        Intercom's reset, or the end of a lead's lookup window (receives spent before it cannot help)."""
         wait = float(self.retry_base_seconds * 4 ** (attempt - 1))
-        return max(wait, float(error.retry_after)) if isinstance(error, IntercomRateLimited) else wait
+        return max(wait, float(error.retry_after or 0))
 
     def _settling_failed(self, done: Sequence[Done], error: ContactError) -> list[tuple[Done, Exception]]:
         """The run log or the bus is down: each record is tried again, or, on its last receive, parked in
