@@ -106,31 +106,37 @@ class RecordProcessor:
                 )
         return retry
 
-    def _failed(self, record: SQSRecord, subject: Subject, code: str, message: str, attempt: int) -> Done:
-        return Done(record, Settled(subject, "failed", code=code, message=message), attempt)
-
     def backoff_seconds(self, attempt: int, error: ContactError) -> float:
         """1, 4, 16, 64 s with the default base, or Intercom's own reset time when it is later."""
         wait = float(self.retry_base_seconds * 4 ** (attempt - 1))
         return max(wait, float(error.retry_after)) if isinstance(error, IntercomRateLimited) else wait
 
     def _settling_failed(self, done: Sequence[Done], error: ContactError) -> list[tuple[Done, Exception]]:
-        """The run log or the bus is down: each record is tried again, or, on its last receive, parked in
-        the DLQ with its own reason (a failure) or this one (a contact that exists; a redrive replays it)."""
+        """The run log or the bus is down: each record is tried again, its contact replayed from the
+        idempotency store. Settling never spends a contact's receives: on its last receive, a contact
+        that exists is handed to a fresh copy of its message (new receives, same idempotency key), so it
+        is never dead-lettered for an outage it did not cause. A failure is dead-lettered with its own
+        reason: the DLQ holds it, and its run-log item and event wait for its redrive (docs/design.md)."""
         logger.warning("outcomes not recorded; the records are tried again", extra={"code": error.code})
         retry: list[tuple[Done, Exception]] = []
         for item in done:
-            if item.attempt < self.max_receive_count:
-                self._retry_later(item.record, error, item.attempt)
-                retry.append((item, error))
-                continue
-            own = (item.outcome.code or "", item.outcome.message or "")
-            code, message = own if item.dead_letter else (error.code, error.message)
             try:
-                self._park(item.record, code, message)
-            except (BotoCoreError, ClientError) as failure:
+                if item.attempt < self.max_receive_count:
+                    self._retry_later(item.record, error, item.attempt)
+                    retry.append((item, error))
+                elif item.dead_letter:
+                    self._park(item.record, item.outcome.code or "", item.outcome.message or "")
+                else:
+                    self._settle_later(item.record, error, item.attempt)
+            except (BotoCoreError, ClientError) as failure:  # still on the source queue: SQS retries it
                 retry.append((item, failure))
         return retry
+
+    def _settle_later(self, record: SQSRecord, error: ContactError, attempt: int) -> None:
+        delay = self.backoff_seconds(attempt, error)
+        queues.send_copy(self.sqs, self.queue_url, record, delay)
+        metrics.add_metric(name="ContactsSettlingRequeued", unit=MetricUnit.Count, value=1)
+        logger.warning("settling handed to a fresh copy", extra={"code": error.code, "delay_seconds": delay})
 
     def _retry_later(self, record: SQSRecord, error: ContactError, attempt: int) -> None:
         wait = self.backoff_seconds(attempt, error)
