@@ -4,6 +4,7 @@ with a reason; then leave the invocation's outcomes in the run log and on the ev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,13 @@ from intercom_contacts.observability import MetricUnit, logger, mask_email, metr
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+
+class OutOfTime(ContactError):
+    """An AWS call's worst case would outlast the invocation: the record waits for its next receive."""
+
+    code = "SETTLING_OUT_OF_TIME"
+    retryable = True
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class RecordProcessor:
     dlq_url: str
     retry_base_seconds: float = 1.0
     max_receive_count: int = 5
+    aws_call_seconds: float = 5.0  # one AWS call's worst case, as the clients are configured
 
     def process(self, record: SQSRecord, *, deadline: float) -> Done:
         """The record's final outcome, or raise to have it retried (its backoff already set)."""
@@ -83,22 +92,26 @@ class RecordProcessor:
         )
         return Done(record, Settled(subject, result.outcome.value, contact=result.contact), attempt)
 
-    def settle(self, done: Sequence[Done]) -> list[tuple[Done, Exception]]:
-        """Record and announce the outcomes, then dead-letter the failures. Returns the records to retry:
-        all of them when recording or announcing failed (a retry replays each contact, never creates it
+    def settle(self, done: Sequence[Done], *, ends: float) -> list[tuple[Done, Exception]]:
+        """Record and announce the outcomes, then dead-letter the failures, each step started only when
+        its AWS calls' worst case ends before `ends`. Returns the records to retry: all of them when
+        recording or announcing failed or had no time (a retry replays each contact, never creates it
         again), or those the DLQ did not take."""
         if not done:
             return []
         try:
+            if not self._time_for(2, ends):  # the run log, then the bus
+                raise OutOfTime("Too little of the invocation was left to settle the outcomes.")
             self.outcomes.settle([item.outcome for item in done])
         except ContactError as error:
-            return self._settling_failed(done, error)
+            return self._settling_failed(done, error, ends)
         retry: list[tuple[Done, Exception]] = []
         for item in done:
             if item.dead_letter:
                 try:
+                    self._within(ends)
                     self._park(item.record, item.outcome.code or "", item.outcome.message or "")
-                except (BotoCoreError, ClientError) as error:  # still on the source queue: SQS retries it
+                except (BotoCoreError, ClientError, OutOfTime) as error:  # still on the source queue
                     retry.append((item, error))
             else:
                 metrics.add_metric(
@@ -111,16 +124,20 @@ class RecordProcessor:
         wait = float(self.retry_base_seconds * 4 ** (attempt - 1))
         return max(wait, float(error.retry_after)) if isinstance(error, IntercomRateLimited) else wait
 
-    def _settling_failed(self, done: Sequence[Done], error: ContactError) -> list[tuple[Done, Exception]]:
+    def _settling_failed(
+        self, done: Sequence[Done], error: ContactError, ends: float
+    ) -> list[tuple[Done, Exception]]:
         """The run log or the bus is down: each record is tried again, its contact replayed from the
         idempotency store. Settling never spends a contact's receives: on its last receive, a contact
         that exists is handed to a fresh copy of its message (new receives, same idempotency key), so it
         is never dead-lettered for an outage it did not cause. A failure is dead-lettered with its own
-        reason: the DLQ holds it, and its run-log item and event wait for its redrive (docs/design.md)."""
+        reason: the DLQ holds it, and its run-log item and event wait for its redrive (docs/design.md).
+        A record left no time for its call is reported as it is: the queue brings it back."""
         logger.warning("outcomes not recorded; the records are tried again", extra={"code": error.code})
         retry: list[tuple[Done, Exception]] = []
         for item in done:
             try:
+                self._within(ends)
                 if item.attempt < self.max_receive_count:
                     self._retry_later(item.record, error, item.attempt)
                     retry.append((item, error))
@@ -128,9 +145,16 @@ class RecordProcessor:
                     self._park(item.record, item.outcome.code or "", item.outcome.message or "")
                 else:
                     self._settle_later(item.record, error, item.attempt)
-            except (BotoCoreError, ClientError) as failure:  # still on the source queue: SQS retries it
+            except (BotoCoreError, ClientError, OutOfTime) as failure:  # still on the source queue
                 retry.append((item, failure))
         return retry
+
+    def _time_for(self, calls: int, ends: float) -> bool:
+        return time.monotonic() + calls * self.aws_call_seconds <= ends
+
+    def _within(self, ends: float) -> None:
+        if not self._time_for(1, ends):
+            raise OutOfTime("Too little of the invocation was left for the call.")
 
     def _settle_later(self, record: SQSRecord, error: ContactError, attempt: int) -> None:
         delay = self.backoff_seconds(attempt, error)
