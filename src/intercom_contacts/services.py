@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 # Time kept, at the end of an invocation, to answer after the last call.
 DEADLINE_MARGIN_SECONDS = 1.0
 # Every AWS call ends within AWS_CALL_SECONDS, not botocore's default minutes: two attempts of a 1 s
-# connect and a 1 s read (DynamoDB, SQS and EventBridge answer in milliseconds), and botocore's
-# standard backoff between them (under 1 s). So the time an invocation keeps for them is known.
-AWS_ATTEMPTS, AWS_CONNECT_SECONDS, AWS_READ_SECONDS = 2, 1.0, 1.0
+# connect and a 3 s read (DynamoDB, SQS and EventBridge answer in milliseconds; a read cut too short
+# would time out conditional writes that did apply), and botocore's standard backoff between them
+# (under 1 s). So the time an invocation keeps for them is known.
+AWS_ATTEMPTS, AWS_CONNECT_SECONDS, AWS_READ_SECONDS = 2, 1.0, 3.0
 AWS_CLIENT_CONFIG = Config(
     connect_timeout=AWS_CONNECT_SECONDS,
     read_timeout=AWS_READ_SECONDS,

@@ -51,9 +51,9 @@ class RecordProcessor:
     sqs: SQSClient
     queue_url: str
     dlq_url: str
+    aws_call_seconds: float  # one AWS call's worst case, as the clients are configured
     retry_base_seconds: float = 1.0
     max_receive_count: int = 5
-    aws_call_seconds: float = 5.0  # one AWS call's worst case, as the clients are configured
 
     def process(self, record: SQSRecord, *, deadline: float) -> Done:
         """The record's final outcome, or raise to have it retried (its backoff already set)."""
