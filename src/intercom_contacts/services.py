@@ -46,9 +46,11 @@ AWS_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": AWS_ATTEMPTS},
 )
 AWS_CALL_SECONDS = AWS_ATTEMPTS * (AWS_CONNECT_SECONDS + AWS_READ_SECONDS) + 1.0
-# What the worker keeps after its Intercom work: Powertools' save of the result, then settling (the
-# run log, the bus), each step allowed one call's worst case (logic/process_message.py checks the rest).
-SETTLE_RESERVE_SECONDS = 2 * AWS_CALL_SECONDS
+# What the worker keeps after its Intercom work: Powertools' save of the result and one more call's
+# worst case, plus the margin to answer. Settling starts each step only if it fits
+# (logic/process_message.py): when the save took its worst case, the run log and the bus are skipped,
+# and the one call left hands each record back (a visibility change, or on its last receive a copy).
+SETTLE_RESERVE_SECONDS = 2 * AWS_CALL_SECONDS + DEADLINE_MARGIN_SECONDS
 
 
 def build_at_init(*factories: Callable[[], object]) -> None:

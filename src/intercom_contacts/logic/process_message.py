@@ -5,7 +5,8 @@ with a reason; then leave the invocation's outcomes in the run log and on the ev
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,9 @@ from intercom_contacts.observability import MetricUnit, logger, mask_email, metr
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+
+PARALLEL_CALLS = 10  # botocore's connection pool for a client: more threads would only wait for it
 
 
 class OutOfTime(ContactError):
@@ -105,19 +109,16 @@ class RecordProcessor:
             self.outcomes.settle([item.outcome for item in done])
         except ContactError as error:
             return self._settling_failed(done, error, ends)
-        retry: list[tuple[Done, Exception]] = []
         for item in done:
-            if item.dead_letter:
-                try:
-                    self._within(ends)
-                    self._park(item.record, item.outcome.code or "", item.outcome.message or "")
-                except (BotoCoreError, ClientError, OutOfTime) as error:  # still on the source queue
-                    retry.append((item, error))
-            else:
+            if not item.dead_letter:
                 metrics.add_metric(
                     name=f"Contacts{item.outcome.status.capitalize()}", unit=MetricUnit.Count, value=1
                 )
-        return retry
+
+        def park(item: Done) -> None:
+            self._park(item.record, item.outcome.code or "", item.outcome.message or "")
+
+        return self._each([item for item in done if item.dead_letter], ends, park)
 
     def backoff_seconds(self, attempt: int, error: ContactError) -> float:
         """1, 4, 16, 64 s with the default base, or Intercom's own reset time when it is later."""
@@ -132,22 +133,41 @@ class RecordProcessor:
         that exists is handed to a fresh copy of its message (new receives, same idempotency key), so it
         is never dead-lettered for an outage it did not cause. A failure is dead-lettered with its own
         reason: the DLQ holds it, and its run-log item and event wait for its redrive (docs/design.md).
-        A record left no time for its call is reported as it is: the queue brings it back."""
+        A record left no time for its call is reported as it is: the queue brings it back (on the last
+        receive, its redrive policy would dead-letter it: the worker's reserve leaves time for this call)."""
         logger.warning("outcomes not recorded; the records are tried again", extra={"code": error.code})
-        retry: list[tuple[Done, Exception]] = []
-        for item in done:
+
+        def hand_back(item: Done) -> Exception | None:
+            if item.attempt < self.max_receive_count:
+                self._retry_later(item.record, error, item.attempt)
+                return error
+            if item.dead_letter:
+                self._park(item.record, item.outcome.code or "", item.outcome.message or "")
+            else:
+                self._settle_later(item.record, error, item.attempt)
+            return None
+
+        return self._each(done, ends, hand_back)
+
+    def _each(
+        self, done: Sequence[Done], ends: float, call: Callable[[Done], Exception | None]
+    ) -> list[tuple[Done, Exception]]:
+        """`call` (one SQS call) for every record at once, each started only if its worst case ends in
+        time: one call's time for the lot, not one each. Returns the records to report for a retry, with
+        why: what `call` returned, or what kept it from being made (the record stays on the queue)."""
+
+        def run(item: Done) -> Exception | None:
             try:
                 self._within(ends)
-                if item.attempt < self.max_receive_count:
-                    self._retry_later(item.record, error, item.attempt)
-                    retry.append((item, error))
-                elif item.dead_letter:
-                    self._park(item.record, item.outcome.code or "", item.outcome.message or "")
-                else:
-                    self._settle_later(item.record, error, item.attempt)
-            except (BotoCoreError, ClientError, OutOfTime) as failure:  # still on the source queue
-                retry.append((item, failure))
-        return retry
+                return call(item)
+            except (BotoCoreError, ClientError, OutOfTime) as failure:
+                return failure
+
+        if not done:
+            return []
+        with ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="settle") as pool:
+            results = list(pool.map(run, done))
+        return [(item, error) for item, error in zip(done, results, strict=True) if error is not None]
 
     def _time_for(self, calls: int, ends: float) -> bool:
         return time.monotonic() + calls * self.aws_call_seconds <= ends
