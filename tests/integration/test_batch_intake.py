@@ -111,3 +111,24 @@ def test_the_openapi_document_declares_both_bodies_a_batch_503_can_have(call_api
         "#/components/schemas/BatchResponse",
         "#/components/schemas/ErrorResponse",
     }
+
+
+def test_a_batch_whose_answer_cannot_be_stored_is_still_answered_with_its_items(
+    call_api: CallApi, queues: WorkerQueues, service_env: LocalAws
+) -> None:
+    # Given the idempotency table refuses the write that stores an answer (Powertools' UpdateItem)
+    from botocore.exceptions import ClientError
+
+    from intercom_contacts import services
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == service_env.table_name:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "UpdateItem")
+
+    services.dynamodb_client().meta.events.register("before-parameter-build.dynamodb.UpdateItem", refuse)
+    # When a keyed batch of two leads is posted
+    answer = _post(call_api, {"contacts": [{**LEAD, "email": f"s{n}@x.com"} for n in range(2)]}, "k4")
+    # Then the caller learns what was queued: it was, and nothing claims otherwise
+    assert answer.status == 202, answer.body
+    assert answer.body["queued"] == 2
+    assert _queued_emails(queues) == ["s0@x.com", "s1@x.com"]
