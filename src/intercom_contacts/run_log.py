@@ -146,7 +146,10 @@ class RunLog:
             if _code(error) != "ConditionalCheckFailedException":
                 raise RunLogUnavailable.wrap() from None
             old: Any = error.response.get("Item")
-            return _header(batch_id, old) if old else self.header(batch_id)
+            recorded = _header(batch_id, old) if old else self.header(batch_id)
+            if recorded is None:  # expired between the two calls: try the intake again
+                raise RunLogUnavailable.wrap() from None
+            return recorded
         except BotoCoreError:
             raise RunLogUnavailable.wrap() from None
         records = [self._record(batch_id, item, stamp, expiration) for item in items]
