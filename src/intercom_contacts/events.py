@@ -28,7 +28,9 @@ class EventPublisher:
         self._bus = bus_name
 
     def publish(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        """Put each (detail-type, detail) on the bus; raises EventsUnavailable if any was not taken."""
+        """Put each (detail-type, detail) on the bus, ten a call; an entry EventBridge refused is sent
+        once more on its own. Raises EventsUnavailable when some were still not taken, after every
+        other entry was put: one bad entry does not hold the invocation's other events back."""
         entries: list[PutEventsRequestEntryTypeDef] = [
             {
                 "Source": SOURCE,
@@ -38,10 +40,27 @@ class EventPublisher:
             }
             for detail_type, detail in events
         ]
+        refused = self._put(entries)
+        if refused:
+            refused = self._put(refused)
+        if refused:
+            raise EventsUnavailable("EventBridge refused an outcome event; retry later.")
+
+    def _put(self, entries: list[PutEventsRequestEntryTypeDef]) -> list[PutEventsRequestEntryTypeDef]:
+        """The entries EventBridge did not take (its answer lists one result per entry, in order)."""
+        refused: list[PutEventsRequestEntryTypeDef] = []
         for start in range(0, len(entries), MAX_ENTRIES):
+            chunk = entries[start : start + MAX_ENTRIES]
             try:
-                answer = self._events.put_events(Entries=entries[start : start + MAX_ENTRIES])
+                answer = self._events.put_events(Entries=chunk)
             except (BotoCoreError, ClientError):
                 raise EventsUnavailable("The outcome event could not be published; retry later.") from None
             if answer.get("FailedEntryCount"):
-                raise EventsUnavailable("EventBridge refused an outcome event; retry later.")
+                results = answer.get("Entries", [])
+                if len(results) != len(chunk):  # no per-entry answer to go by: none counts as taken
+                    refused.extend(chunk)
+                    continue
+                refused.extend(
+                    entry for entry, result in zip(chunk, results, strict=True) if "ErrorCode" in result
+                )
+        return refused

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from intercom_contacts.models.messages import OutgoingMessage
+from intercom_contacts.models.messages import (
+    BATCH_ID_ATTRIBUTE,
+    BATCH_INDEX_ATTRIBUTE,
+    IDEMPOTENCY_KEY_ATTRIBUTE,
+    ON_CONFLICT_ATTRIBUTE,
+    OutgoingMessage,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -19,8 +25,16 @@ if TYPE_CHECKING:
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 256 * 1024  # SendMessageBatch's total payload limit
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+MAX_DELAY_SECONDS = 15 * 60
 MAX_MESSAGE_ATTRIBUTES = 10
 REASON_ATTRIBUTES = ("ErrorCode", "ErrorMessage", "FailedAt")
+# What a redrive needs to create the contact as first asked and to find its run-log item: kept first
+ROUTING_ATTRIBUTES = (
+    ON_CONFLICT_ATTRIBUTE,
+    IDEMPOTENCY_KEY_ATTRIBUTE,
+    BATCH_ID_ATTRIBUTE,
+    BATCH_INDEX_ATTRIBUTE,
+)
 
 
 @dataclass(frozen=True)
@@ -91,21 +105,43 @@ def delay_retry(sqs: SQSClient, queue_url: str, record: SQSRecord, seconds: floa
 
 
 def dead_letter(sqs: SQSClient, dlq_url: str, record: SQSRecord, code: str, message: str) -> str:
-    """Copy the record to the DLQ with its original body and attributes plus the reason it failed."""
+    """Copy the record to the DLQ with its original body and attributes plus the reason it failed. SQS
+    allows 10 attributes: when the producer used them all, its own last ones make room for the reason,
+    never the routing attributes."""
     reason = {
         "ErrorCode": code,
         "ErrorMessage": message[:1000] or code,
         "FailedAt": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    original: dict[str, MessageAttributeValueTypeDef] = {  # Lambda spells them stringValue/dataType
-        name: {"DataType": value.get("dataType", "String"), "StringValue": value["stringValue"]}
-        for name, value in (record.raw_event.get("messageAttributes") or {}).items()
-        if value.get("stringValue") is not None and name not in REASON_ATTRIBUTES
+    original = {
+        name: value for name, value in _attributes_of(record).items() if name not in REASON_ATTRIBUTES
     }
-    kept = dict(list(original.items())[: MAX_MESSAGE_ATTRIBUTES - len(reason)])
+    routing_first = sorted(original.items(), key=lambda item: item[0] not in ROUTING_ATTRIBUTES)
+    kept = dict(routing_first[: MAX_MESSAGE_ATTRIBUTES - len(reason)])
     answer = sqs.send_message(
         QueueUrl=dlq_url,
         MessageBody=record.body or "",
         MessageAttributes={**kept, **string_attributes(reason)},
     )
     return answer["MessageId"]
+
+
+def send_copy(sqs: SQSClient, queue_url: str, record: SQSRecord, delay_seconds: float) -> str:
+    """The record again, as a new message (its receive count starts over), visible after the delay
+    (SQS counts whole seconds, at most 15 minutes)."""
+    answer = sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=record.body or "",
+        MessageAttributes=_attributes_of(record),
+        DelaySeconds=max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))),
+    )
+    return answer["MessageId"]
+
+
+def _attributes_of(record: SQSRecord) -> dict[str, MessageAttributeValueTypeDef]:
+    """The record's String attributes, as SendMessage takes them (Lambda spells them stringValue)."""
+    return {
+        name: {"DataType": value.get("dataType", "String"), "StringValue": value["stringValue"]}
+        for name, value in (record.raw_event.get("messageAttributes") or {}).items()
+        if value.get("stringValue") is not None
+    }

@@ -84,6 +84,7 @@ class Header:
     by_status: dict[str, frozenset[int]]  # each final status: the indexes of the items in it
     version: int  # grows each time failed items are sent again
     announced_version: int  # the version whose completion was announced
+    fingerprint: str | None = None  # the body its Idempotency-Key is bound to; None: an earlier release's
 
     def count(self, status: str) -> int:
         if status == "rejected":
@@ -117,9 +118,10 @@ class RunLog:
         self._ttl = ttl_seconds
 
     # --- the batch endpoint ---------------------------------------------------------------------
-    def start(self, batch_id: str, items: Sequence[NewItem]) -> bool:
-        """Record a new batch and its items. False when the batch was already recorded (a resend of a
-        batch with the same Idempotency-Key): then only the items missing are written."""
+    def start(self, batch_id: str, items: Sequence[NewItem], *, fingerprint: str) -> Header | None:
+        """Record a new batch (its header holds `fingerprint`, what its Idempotency-Key is bound to) and
+        its items: None. When the batch was already recorded (a resend with the same key), nothing is
+        written and its header is returned, for the caller to compare with what it was sent."""
         stamp, expiration = now_iso(), int(time.time()) + self._ttl
         header = {
             "pk": _s(batch_id),
@@ -128,25 +130,43 @@ class RunLog:
             "updated_at": _s(stamp),
             "total": _n(len(items)),
             "rejected": _n(sum(item.status == "rejected" for item in items)),
+            "fingerprint": _s(fingerprint),
             "version": _n(1),
             "announced_version": _n(0),
             "expiration": _n(expiration),
         }
-        records = [self._record(batch_id, item, stamp, expiration) for item in items]
         try:
             self._dynamodb.put_item(
-                TableName=self._table, Item=header, ConditionExpression="attribute_not_exists(pk)"
+                TableName=self._table,
+                Item=header,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
                 raise RunLogUnavailable.wrap() from None
-            self._in_parallel(self._put_if_missing, records)
-            return False
+            old: Any = error.response.get("Item")
+            recorded = _header(batch_id, old) if old else self.header(batch_id)
+            if recorded is None:  # expired between the two calls: try the intake again
+                raise RunLogUnavailable.wrap() from None
+            return recorded
         except BotoCoreError:
             raise RunLogUnavailable.wrap() from None
+        records = [self._record(batch_id, item, stamp, expiration) for item in items]
         chunks = [records[start : start + WRITE_BATCH] for start in range(0, len(records), WRITE_BATCH)]
         self._in_parallel(self._write_batch, chunks)
-        return True
+        return None
+
+    def add_missing(self, header: Header, items: Sequence[NewItem]) -> None:
+        """The items of a recorded batch that a failed first intake did not write; never one at or
+        beyond the header's `total`, so the counts stay those of the batch first recorded."""
+        stamp, expiration = now_iso(), int(time.time()) + self._ttl
+        records = [
+            self._record(header.batch_id, item, stamp, expiration)
+            for item in items
+            if item.index < header.total
+        ]
+        self._in_parallel(self._put_if_missing, records)
 
     # --- the worker -----------------------------------------------------------------------------
     def note_retry(self, batch_id: str, index: int, code: str, reason: str) -> None:
@@ -435,6 +455,7 @@ def _header(batch_id: str, record: dict[str, Any]) -> Header:
         },
         version=int(record["version"]["N"]),
         announced_version=int(record["announced_version"]["N"]),
+        fingerprint=record.get("fingerprint", {}).get("S"),
     )
 
 

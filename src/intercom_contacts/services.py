@@ -33,10 +33,24 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-# Time kept, at the end of an invocation, to record the outcome and answer after Intercom's calls.
+# Time kept, at the end of an invocation, to answer after the last call.
 DEADLINE_MARGIN_SECONDS = 1.0
-# AWS calls fail in seconds, not after botocore's default 60 s, so the deadline holds for them too.
-AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+# Every AWS call ends within AWS_CALL_SECONDS, not botocore's default minutes: two attempts of a 1 s
+# connect and a 3 s read (DynamoDB, SQS and EventBridge answer in milliseconds; a read cut too short
+# would time out conditional writes that did apply), and botocore's standard backoff between them
+# (under 1 s). So the time an invocation keeps for them is known.
+AWS_ATTEMPTS, AWS_CONNECT_SECONDS, AWS_READ_SECONDS = 2, 1.0, 3.0
+AWS_CLIENT_CONFIG = Config(
+    connect_timeout=AWS_CONNECT_SECONDS,
+    read_timeout=AWS_READ_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": AWS_ATTEMPTS},
+)
+AWS_CALL_SECONDS = AWS_ATTEMPTS * (AWS_CONNECT_SECONDS + AWS_READ_SECONDS) + 1.0
+# What the worker keeps after its Intercom work: Powertools' save of the result and one more call's
+# worst case, plus the margin to answer. Settling starts each step only if it fits
+# (logic/process_message.py): when the save took its worst case, the run log and the bus are skipped,
+# and the one call left hands each record back (a visibility change, or on its last receive a copy).
+SETTLE_RESERVE_SECONDS = 2 * AWS_CALL_SECONDS + DEADLINE_MARGIN_SECONDS
 
 
 def build_at_init(*factories: Callable[[], object]) -> None:
@@ -127,7 +141,17 @@ def sqs_client() -> SQSClient:
     return boto3.client("sqs", config=AWS_CLIENT_CONFIG)
 
 
-def deadline_for(context: LambdaContext) -> float:
-    """The monotonic time by which Intercom work must be done, leaving a margin to answer."""
+def deadline_for(context: LambdaContext, *, reserve: float = DEADLINE_MARGIN_SECONDS) -> float:
+    """The monotonic time by which the work must be done, leaving `reserve` seconds of the invocation:
+    the margin to answer, or (the worker's Intercom work) the time its settling needs as well."""
     remaining = context.get_remaining_time_in_millis() / 1000
-    return time.monotonic() + remaining - DEADLINE_MARGIN_SECONDS
+    return time.monotonic() + remaining - reserve
+
+
+def intercom_deadline_for_worker(context: LambdaContext) -> float:
+    """The worker's Intercom work keeps SETTLE_RESERVE_SECONDS for what follows (all of it with the
+    template's 60 s timeout), yet never more than a third of what is left: a shorter invocation still
+    tries Intercom, and settling's own checks then decide what fits."""
+    remaining = context.get_remaining_time_in_millis() / 1000
+    reserve = max(DEADLINE_MARGIN_SECONDS, min(SETTLE_RESERVE_SECONDS, remaining / 3))
+    return deadline_for(context, reserve=reserve)

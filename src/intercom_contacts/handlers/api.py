@@ -198,8 +198,9 @@ def post_contact(
         202: {"description": "Queued", "content": {"application/json": {"model": BatchResponse}}},
         **ERROR_RESPONSES,
         503: {
-            "description": "SQS refused some items (status failed): resend those",
-            "content": {"application/json": {"model": BatchResponse}},
+            "description": "SQS refused some items (a BatchResponse, their status failed: resend the batch), "
+            "or the idempotency store, the run log or the bus failed (an ErrorResponse)",
+            "content": {"application/json": {"model": BatchResponse | ErrorResponse}},
         },
     },
     tags=["contacts"],

@@ -14,7 +14,15 @@ from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.handlers import resume_garbage_collection
 from intercom_contacts.logic.process_message import Done, RecordProcessor
 from intercom_contacts.observability import logger, metrics
-from intercom_contacts.services import build_at_init, contact_creator, deadline_for, outcomes, sqs_client
+from intercom_contacts.services import (
+    AWS_CALL_SECONDS,
+    build_at_init,
+    contact_creator,
+    deadline_for,
+    intercom_deadline_for_worker,
+    outcomes,
+    sqs_client,
+)
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -32,7 +40,8 @@ class ConcurrentBatchProcessor(BatchProcessor):
         results: list[Any] = list(_pool().map(self._process_record, self.records))
         raw_of = {id(done): raw for kind, done, raw in results if kind == "success"}
         settled = [done for kind, done, _ in results if kind == "success"]
-        for item, error in record_processor().settle(settled):
+        ends = deadline_for(self.lambda_context)  # the records' Intercom work kept the settling's time
+        for item, error in record_processor().settle(settled, ends=ends):
             raw = raw_of[id(item)]
             self.success_messages.remove(raw)
             self.failure_handler(SQSRecord(raw), (type(error), error, error.__traceback__))
@@ -59,6 +68,7 @@ def record_processor() -> RecordProcessor:
         dlq_url=settings.contacts_dlq_url,
         retry_base_seconds=settings.retry_base_seconds,
         max_receive_count=settings.max_receive_count,
+        aws_call_seconds=AWS_CALL_SECONDS,
     )
 
 
@@ -67,7 +77,7 @@ processor = ConcurrentBatchProcessor(event_type=EventType.SQS, raise_on_entire_b
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> Done:
     logger.thread_safe_append_keys(correlation_id=record.message_id)
-    return record_processor().process(record, deadline=deadline_for(lambda_context))
+    return record_processor().process(record, deadline=intercom_deadline_for_worker(lambda_context))
 
 
 @logger.inject_lambda_context

@@ -3,7 +3,9 @@ neighbour), show their run log, and send their failed items again.
 
 A batch sent with an `Idempotency-Key` has an id derived from that key, so a resend finds its run log:
 the items it already holds are kept, and only those still pending or refused by SQS are sent again
-(a pending item sent twice is harmless: its message carries the same idempotency key).
+(a pending item sent twice is harmless: its message carries the same idempotency key). The run log's
+header holds the hash of the body the key was first sent with; another body with that key is refused,
+even when no answer was stored for the first (a 503).
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from intercom_contacts import queues
-from intercom_contacts.errors import BatchNotFound, InvalidCursor
+from intercom_contacts.errors import BatchNotFound, IdempotencyKeyReused, InvalidCursor
 from intercom_contacts.logic.outcomes import Outcomes, counts_of
 from intercom_contacts.models.batch import (
     BATCH_ID_PATTERN,
+    MAX_ITEM_FIELDS,
     BatchItemResult,
     BatchResponse,
     BatchRunLog,
     Cursor,
     ItemStatus,
     RunLogItem,
+    batch_fingerprint,
     batch_id_from,
 )
 from intercom_contacts.models.contact import ContactRequest, FieldError, OnConflict, field_errors
@@ -60,9 +64,16 @@ class Batches:
             for index, body in enumerate(contacts)
         ]
         items = [item for item, _ in checked]
-        if self.run_log.start(batch_id, items):
+        fingerprint = batch_fingerprint(contacts, on_conflict.value)
+        recorded_header = self.run_log.start(batch_id, items, fingerprint=fingerprint)
+        if recorded_header is None:
             sent = self._send(batch_id, {item.index: item.message for item in items if item.message})
         else:  # a resend: send again what is still pending, and what SQS refused last time
+            if recorded_header.fingerprint not in (fingerprint, None) or recorded_header.total != len(items):
+                raise IdempotencyKeyReused(
+                    "This idempotency key was already used for a different batch; use a new key for each."
+                )
+            self.run_log.add_missing(recorded_header, items)
             recorded = list(self.run_log.items(batch_id))
             pending = {
                 item.index: item.message for item in recorded if item.status == "pending" and item.message
@@ -163,9 +174,17 @@ def _checked(
     try:
         request = ContactRequest.model_validate(body)
     except ValidationError as error:
-        fields = field_errors(error.errors())
-        names = ", ".join(dict.fromkeys(field.field for field in fields))
-        return NewItem(index, "rejected", code="VALIDATION_ERROR", reason=f"Invalid fields: {names}."), fields
+        # Named in full once each, but at most MAX_ITEM_FIELDS of them and each cut to 100 characters:
+        # unknown fields are the caller's own names, and the whole answer must fit in the idempotency store
+        problems = field_errors(error.errors())
+        names = list(dict.fromkeys(field.field[:100] for field in problems))
+        fields = [
+            FieldError(field=field.field[:100], message=field.message[:200])
+            for field in problems[:MAX_ITEM_FIELDS]
+        ]
+        more = f" and {len(names) - MAX_ITEM_FIELDS} more" if len(names) > MAX_ITEM_FIELDS else ""
+        reason = f"Invalid fields: {', '.join(names[:MAX_ITEM_FIELDS])}{more}."
+        return NewItem(index, "rejected", code="VALIDATION_ERROR", reason=reason), fields
     message = to_message(
         request, on_conflict, item_idempotency_key(batch_key, index), BatchItem(batch_id, index)
     )

@@ -10,7 +10,9 @@ record when the function raises, so a retry runs `_create_and_record` again and 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -38,7 +40,7 @@ from intercom_contacts.errors import (
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
-from intercom_contacts.models.batch import BatchResponse
+from intercom_contacts.models.batch import BatchResponse, batch_fingerprint
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 from intercom_contacts.observability import logger
 from intercom_contacts.sends import SendJournal
@@ -132,18 +134,22 @@ def _create_and_record(
 
 class IdempotentBatches:
     """`POST /contacts/batch` with an Idempotency-Key: the first complete answer is stored and returned
-    to every repeat. An answer with items SQS refused is not stored, so a resend queues them."""
+    to every repeat. An answer with items SQS refused is not stored, so a resend queues them.
+
+    The key is bound to a hash of the body (the run log's header keeps it too, for a resend after an
+    answer that was not stored). The answer is stored compressed: 1,000 items' answer must fit in one
+    DynamoDB item (400 KB)."""
 
     def __init__(self, batches: Batches, store: BasePersistenceLayer, *, ttl_seconds: int) -> None:
         self.batches = batches
         self.config = IdempotencyConfig(
             event_key_jmespath="idempotency_key",
-            payload_validation_jmespath="[contacts, on_conflict]",
+            payload_validation_jmespath="fingerprint",
             expires_after_seconds=ttl_seconds,
         )
         self._submit_once: Callable[..., dict[str, Any]] = idempotent_function(
             data_keyword_argument="payload", config=self.config, persistence_store=store
-        )(_submit_and_record)
+        )(_queue_batch_once)
 
     def register(self, context: LambdaContext) -> None:
         self.config.register_lambda_context(context)
@@ -153,13 +159,30 @@ class IdempotentBatches:
     ) -> BatchResponse:
         if idempotency_key is None:
             return self.batches.submit(contacts, on_conflict, None)
-        payload = {"idempotency_key": idempotency_key, "contacts": contacts, "on_conflict": on_conflict.value}
+        payload = {
+            "idempotency_key": idempotency_key,
+            "fingerprint": batch_fingerprint(contacts, on_conflict.value),
+        }
+        answered: list[BatchResponse] = []
         try:
             with _idempotency_errors("batch"):
-                stored = self._submit_once(payload=payload, batches=self.batches)
+                stored = self._submit_once(
+                    payload=payload,
+                    contacts=contacts,
+                    on_conflict=on_conflict,
+                    batches=self.batches,
+                    answered=answered,
+                )
         except _NotAllQueued as partial:
             return partial.response
-        return BatchResponse.model_validate(stored)
+        except IdempotencyStoreUnavailable:
+            if not answered:
+                raise
+            # The batch was queued and only its answer could not be stored: the caller gets it. A
+            # resend is answered from the run log (REQUEST_IN_PROGRESS until this invocation's end).
+            logger.warning("batch answer not stored", extra={"batch_id": answered[0].batch_id})
+            return answered[0]
+        return _unpacked(stored)
 
 
 class _NotAllQueued(Exception):
@@ -168,13 +191,33 @@ class _NotAllQueued(Exception):
         self.response = response
 
 
-def _submit_and_record(*, payload: dict[str, Any], batches: Batches) -> dict[str, Any]:
-    response = batches.submit(
-        payload["contacts"], OnConflict(payload["on_conflict"]), payload["idempotency_key"]
-    )
+# Not `_submit_and_record`, whose records (the whole body's hash, the answer uncompressed) were
+# written by the release before the key was bound to a fingerprint: they are simply not matched.
+def _queue_batch_once(
+    *,
+    payload: dict[str, Any],
+    contacts: Sequence[Any],
+    on_conflict: OnConflict,
+    batches: Batches,
+    answered: list[BatchResponse],
+) -> dict[str, Any]:
+    response = batches.submit(contacts, on_conflict, payload["idempotency_key"])
     if response.failed:
         raise _NotAllQueued(response)  # not stored: the resend with the same key sends what SQS refused
-    return response.model_dump(exclude_none=True)
+    answered.append(response)
+    return _packed(response)
+
+
+def _packed(response: BatchResponse) -> dict[str, Any]:
+    """The answer as Powertools stores it: compressed JSON. What is left after compression is mostly
+    the unknown field names the body itself held (at most 10 an item), so it stays well under
+    DynamoDB's 400 KB item (tests/unit/test_batch_answer.py)."""
+    text = response.model_dump_json(exclude_none=True)
+    return {"answer": base64.b64encode(zlib.compress(text.encode())).decode()}
+
+
+def _unpacked(stored: dict[str, Any]) -> BatchResponse:
+    return BatchResponse.model_validate_json(zlib.decompress(base64.b64decode(stored["answer"])))
 
 
 @contextlib.contextmanager
@@ -191,9 +234,11 @@ def _idempotency_errors(what: str) -> Iterator[None]:
             "The same request is being processed right now; retry in a few seconds."
         ) from None
     except IdempotencyPersistenceLayerError as error:
+        # Not "nothing was sent": the store can also fail after the work, when the answer is stored
         logger.warning("idempotency store failed", extra={"cause": repr(error.__cause__ or error)[:300]})
         raise IdempotencyStoreUnavailable(
-            "The idempotency store is unavailable; nothing was sent to Intercom. Retry later."
+            f"The idempotency store is unavailable; retry later with the same Idempotency-Key, "
+            f"which never makes a {what} twice."
         ) from None
 
 

@@ -22,6 +22,8 @@ from intercom_contacts.models.batch import ITEM_STATUSES, BatchCounts
 from intercom_contacts.models.messages import BatchItem
 from intercom_contacts.run_log import Finish, Header, RunLog
 
+MESSAGE_CHARACTERS = 1000  # a failure's message, as the run log and the DLQ keep it
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -61,7 +63,10 @@ class Settled:
 
     def event(self) -> tuple[str, dict[str, Any]]:
         if self.status == "failed":
-            return "Contact Failed", {**self.subject.detail(), "code": self.code, "message": self.message}
+            # Cut as the run log and the DLQ cut it: a message may name every field of a huge body, and
+            # ten events must fit in one PutEvents call (256 KiB)
+            message = self.message[:MESSAGE_CHARACTERS] if self.message else self.message
+            return "Contact Failed", {**self.subject.detail(), "code": self.code, "message": message}
         detail = {**self.subject.detail(), "contact_id": self.contact_id, "outcome": self.status}
         return f"Contact {self.status.capitalize()}", detail
 

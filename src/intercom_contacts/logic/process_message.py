@@ -4,7 +4,9 @@ with a reason; then leave the invocation's outcomes in the run log and on the ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,16 @@ from intercom_contacts.observability import MetricUnit, logger, mask_email, metr
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+
+PARALLEL_CALLS = 10  # botocore's connection pool for a client: more threads would only wait for it
+
+
+class OutOfTime(ContactError):
+    """An AWS call's worst case would outlast the invocation: the record waits for its next receive."""
+
+    code = "SETTLING_OUT_OF_TIME"
+    retryable = True
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,7 @@ class RecordProcessor:
     sqs: SQSClient
     queue_url: str
     dlq_url: str
+    aws_call_seconds: float  # one AWS call's worst case, as the clients are configured
     retry_base_seconds: float = 1.0
     max_receive_count: int = 5
 
@@ -83,31 +96,29 @@ class RecordProcessor:
         )
         return Done(record, Settled(subject, result.outcome.value, contact=result.contact), attempt)
 
-    def settle(self, done: Sequence[Done]) -> list[tuple[Done, Exception]]:
-        """Record and announce the outcomes, then dead-letter the failures. Returns the records to retry:
-        all of them when recording or announcing failed (a retry replays each contact, never creates it
+    def settle(self, done: Sequence[Done], *, ends: float) -> list[tuple[Done, Exception]]:
+        """Record and announce the outcomes, then dead-letter the failures, each step started only when
+        its AWS calls' worst case ends before `ends`. Returns the records to retry: all of them when
+        recording or announcing failed or had no time (a retry replays each contact, never creates it
         again), or those the DLQ did not take."""
         if not done:
             return []
         try:
+            if not self._time_for(2, ends):  # the run log, then the bus
+                raise OutOfTime("Too little of the invocation was left to settle the outcomes.")
             self.outcomes.settle([item.outcome for item in done])
         except ContactError as error:
-            return self._settling_failed(done, error)
-        retry: list[tuple[Done, Exception]] = []
+            return self._settling_failed(done, error, ends)
         for item in done:
-            if item.dead_letter:
-                try:
-                    self._park(item.record, item.outcome.code or "", item.outcome.message or "")
-                except (BotoCoreError, ClientError) as error:  # still on the source queue: SQS retries it
-                    retry.append((item, error))
-            else:
+            if not item.dead_letter:
                 metrics.add_metric(
                     name=f"Contacts{item.outcome.status.capitalize()}", unit=MetricUnit.Count, value=1
                 )
-        return retry
 
-    def _failed(self, record: SQSRecord, subject: Subject, code: str, message: str, attempt: int) -> Done:
-        return Done(record, Settled(subject, "failed", code=code, message=message), attempt)
+        def park(item: Done) -> None:
+            self._park(item.record, item.outcome.code or "", item.outcome.message or "")
+
+        return self._each([item for item in done if item.dead_letter], ends, park)
 
     def backoff_seconds(self, attempt: int, error: ContactError) -> float:
         """1, 4, 16, 64 s with the default base, or the error's own `retry_after` when it is later:
@@ -115,23 +126,62 @@ class RecordProcessor:
         wait = float(self.retry_base_seconds * 4 ** (attempt - 1))
         return max(wait, float(error.retry_after or 0))
 
-    def _settling_failed(self, done: Sequence[Done], error: ContactError) -> list[tuple[Done, Exception]]:
-        """The run log or the bus is down: each record is tried again, or, on its last receive, parked in
-        the DLQ with its own reason (a failure) or this one (a contact that exists; a redrive replays it)."""
+    def _settling_failed(
+        self, done: Sequence[Done], error: ContactError, ends: float
+    ) -> list[tuple[Done, Exception]]:
+        """The run log or the bus is down: each record is tried again, its contact replayed from the
+        idempotency store. Settling never spends a contact's receives: on its last receive, a contact
+        that exists is handed to a fresh copy of its message (new receives, same idempotency key), so it
+        is never dead-lettered for an outage it did not cause. A failure is dead-lettered with its own
+        reason: the DLQ holds it, and its run-log item and event wait for its redrive (docs/design.md).
+        A record left no time for its call is reported as it is: the queue brings it back (on the last
+        receive, its redrive policy would dead-letter it: the worker's reserve leaves time for this call)."""
         logger.warning("outcomes not recorded; the records are tried again", extra={"code": error.code})
-        retry: list[tuple[Done, Exception]] = []
-        for item in done:
+
+        def hand_back(item: Done) -> Exception | None:
             if item.attempt < self.max_receive_count:
                 self._retry_later(item.record, error, item.attempt)
-                retry.append((item, error))
-                continue
-            own = (item.outcome.code or "", item.outcome.message or "")
-            code, message = own if item.dead_letter else (error.code, error.message)
+                return error
+            if item.dead_letter:
+                self._park(item.record, item.outcome.code or "", item.outcome.message or "")
+            else:
+                self._settle_later(item.record, error, item.attempt)
+            return None
+
+        return self._each(done, ends, hand_back)
+
+    def _each(
+        self, done: Sequence[Done], ends: float, call: Callable[[Done], Exception | None]
+    ) -> list[tuple[Done, Exception]]:
+        """`call` (one SQS call) for every record at once, each started only if its worst case ends in
+        time: one call's time for the lot, not one each. Returns the records to report for a retry, with
+        why: what `call` returned, or what kept it from being made (the record stays on the queue)."""
+
+        def run(item: Done) -> Exception | None:
             try:
-                self._park(item.record, code, message)
-            except (BotoCoreError, ClientError) as failure:
-                retry.append((item, failure))
-        return retry
+                self._within(ends)
+                return call(item)
+            except (BotoCoreError, ClientError, OutOfTime) as failure:
+                return failure
+
+        if not done:
+            return []
+        with ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="settle") as pool:
+            results = list(pool.map(run, done))
+        return [(item, error) for item, error in zip(done, results, strict=True) if error is not None]
+
+    def _time_for(self, calls: int, ends: float) -> bool:
+        return time.monotonic() + calls * self.aws_call_seconds <= ends
+
+    def _within(self, ends: float) -> None:
+        if not self._time_for(1, ends):
+            raise OutOfTime("Too little of the invocation was left for the call.")
+
+    def _settle_later(self, record: SQSRecord, error: ContactError, attempt: int) -> None:
+        delay = self.backoff_seconds(attempt, error)
+        queues.send_copy(self.sqs, self.queue_url, record, delay)
+        metrics.add_metric(name="ContactsSettlingRequeued", unit=MetricUnit.Count, value=1)
+        logger.warning("settling handed to a fresh copy", extra={"code": error.code, "delay_seconds": delay})
 
     def _retry_later(self, record: SQSRecord, error: ContactError, attempt: int) -> None:
         wait = self.backoff_seconds(attempt, error)

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from intercom_contacts.models import strict_json
 from intercom_contacts.models.contact import FieldError
 
 MAX_BATCH_ITEMS = 1000
+MAX_ITEM_FIELDS = 10  # fields named per rejected item: 1,000 items' answer stays small enough to store
 DEFAULT_PAGE_ITEMS = 100
 BATCH_ID_PATTERN = re.compile(r"^[a-z2-7]{26}$")  # 128 bits in lowercase base32, no padding
 
@@ -26,6 +27,12 @@ FINAL_STATUSES = frozenset({"created", "existing", "updated", "failed"})
 def batch_id_from(seed: bytes) -> str:
     """A batch id: the first 128 bits of the seed's SHA-256, in lowercase base32."""
     return base64.b32encode(hashlib.sha256(seed).digest()[:16]).decode().rstrip("=").lower()
+
+
+def batch_fingerprint(contacts: Any, on_conflict: str) -> str:
+    """What an Idempotency-Key is bound to: the posted contacts and on_conflict, however spelled."""
+    canonical = strict_json.canonical([contacts, on_conflict])
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class BatchRequest(BaseModel):
@@ -47,7 +54,9 @@ class BatchItemResult(BaseModel):
     message_id: str | None = None
     code: str | None = None
     message: str | None = None
-    fields: list[FieldError] | None = None
+    fields: list[FieldError] | None = Field(
+        default=None, description=f"The fields to fix, at most {MAX_ITEM_FIELDS} (`message` counts them all)"
+    )
 
 
 class BatchResponse(BaseModel):
@@ -95,32 +104,31 @@ class RetryResponse(BaseModel):
 
 
 class Cursor(BaseModel):
-    """Where a page of a batch's items ends. It travels as opaque text with a checksum, so a cursor
-    that was cut or edited is refused rather than read as another position."""
+    """Where a page of a batch's items ends, as plain text: `<batch_id>.<after>[.<status>]`.
+
+    Not a secret and not signed: it only names a position in a batch that its holder can already read
+    from the first page on, so a made-up cursor shows nothing a walk through the pages would not. It is
+    checked strictly instead: a cursor that is not exactly one of this batch's and this filter's is
+    refused, never read as something else."""
 
     model_config = ConfigDict(frozen=True)
 
     batch_id: str
-    after: int = Field(ge=-1, lt=MAX_BATCH_ITEMS)
+    after: int = Field(ge=0, lt=MAX_BATCH_ITEMS)
     status: ItemStatus | None = None
 
     def encode(self) -> str:
-        payload = json.dumps([self.batch_id, self.after, self.status], separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(payload + _checksum(payload)).decode().rstrip("=")
+        return ".".join([self.batch_id, str(self.after), *([self.status] if self.status else [])])
 
     @classmethod
     def decode(cls, text: str) -> Cursor | None:
-        """The cursor `text` stands for, or None when it is not one this service wrote."""
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            payload, checksum = raw[:-8], raw[-8:]
-            if len(text) > 200 or _checksum(payload) != checksum:
-                return None
-            batch_id, after, status = json.loads(payload)
-            return cls(batch_id=batch_id, after=after, status=status)
-        except (ValueError, TypeError):  # binascii.Error, JSON and pydantic errors are all ValueErrors
+        """The cursor `text` stands for, or None when it is not one this service writes."""
+        match = _CURSOR.fullmatch(text)
+        if match is None:
             return None
+        return cls(batch_id=match["batch_id"], after=int(match["after"]), status=match["status"])
 
 
-def _checksum(payload: bytes) -> bytes:
-    return hashlib.sha256(b"run-log-cursor:" + payload).digest()[:8]
+_CURSOR = re.compile(
+    rf"(?P<batch_id>[a-z2-7]{{26}})\.(?P<after>0|[1-9][0-9]{{0,2}})(?:\.(?P<status>{'|'.join(ITEM_STATUSES)}))?"
+)

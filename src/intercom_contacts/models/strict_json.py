@@ -3,11 +3,13 @@
 Python's parser accepts `NaN` and `Infinity` (not JSON; Intercom refuses them), turns `1e400` into
 infinity, and raises on integers of more than 4,300 digits. Here each becomes an
 `UnrepresentableNumber`, which no field of the request model accepts, so validation names the field
-and Intercom is never called.
+and Intercom is never called. `canonical` writes a parsed body back as text, such numbers included,
+so that the same body always hashes the same (an idempotency key is bound to its body's hash).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import Any
@@ -21,6 +23,7 @@ class UnrepresentableNumber:
 
     def __init__(self, text: str) -> None:
         self.text = text[:24]
+        self.digest = hashlib.sha256(text.encode()).hexdigest()  # tells apart long numbers cut alike
 
     def __repr__(self) -> str:
         return f"UnrepresentableNumber({self.text!r})"
@@ -41,3 +44,14 @@ def _float(text: str) -> float | UnrepresentableNumber:
 def loads(text: str | bytes) -> Any:
     """`json.loads`, with numbers Intercom cannot store as UnrepresentableNumber."""
     return json.loads(text, parse_int=_integer, parse_float=_float, parse_constant=UnrepresentableNumber)
+
+
+def canonical(value: Any) -> str:
+    """`value` as compact JSON with sorted keys: equal bodies give equal text, whatever their spelling."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_unrepresentable)
+
+
+def _unrepresentable(value: Any) -> str:
+    if isinstance(value, UnrepresentableNumber):
+        return f"unrepresentable:{value.digest}"
+    raise TypeError(f"{type(value).__name__} is not JSON")
