@@ -123,8 +123,9 @@ def script(dynamodb: Recorder) -> list[Any]:
         NewItem(index=n, status="rejected" if n == 3 else "pending", code="X" if n == 3 else None)
         for n in range(30)
     ]
-    seen.append(run_log.start("b1", items))
-    seen.append(run_log.start("b1", items))  # a resend: already recorded
+    seen.append(run_log.start("b1", items, fingerprint="body-hash"))
+    resent = run_log.start("b1", items, fingerprint="body-hash")  # a resend: the header recorded
+    seen.append(resent and (resent.total, resent.rejected, resent.fingerprint))
     run_log.note_retry("b1", 0, "INTERCOM_UNAVAILABLE", "503")
     headers = run_log.finish_many(
         [
