@@ -206,7 +206,7 @@ def test_the_services_calls_are_answered_as_motos_own_server_answers_them(
     read_back = script(lean), script(moto)
 
     assert read_back[0] == read_back[1]
-    assert len(lean.answers) == len(moto.answers) > 60
+    assert len(lean.answers) == len(moto.answers) > 40  # a resend of a recorded batch writes nothing
     for ours, motos in zip(lean.answers, moto.answers, strict=True):
         assert ours == motos
     # the script did reach what it meant to: conditional failures with the old item, and a replay
