@@ -1,7 +1,8 @@
 """The run log under races: concurrent retries, a retry racing the worker, two copies of one item
 settling at once, and the retry endpoint's deadline. Real queues, tables and bus (moto), the worker
 in-process, Intercom's sandbox over HTTP. Where an interleaving matters, a botocore event hook holds
-or triggers one real call at the moment the race needs; nothing is faked."""
+or triggers one real call at the moment the race needs; SQS's refusal at intake is injected as in
+test_run_log.py."""
 
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ def test_concurrent_retries_requeue_each_failed_item_once(
     bus_events.drain()
     sandbox.define_custom_attribute("tier")
     # When ten retries of the batch run at the same time
+    # (the retry's logic in threads: the API resolver keeps per-request state, where Lambda environments
+    # running concurrently would share nothing but the table and the queue)
     batches = services.batches().batches
     start = threading.Barrier(10)
 
@@ -151,11 +154,11 @@ def test_a_failure_recorded_after_a_success_of_the_same_item_is_not_counted(
     subject = Subject(role="lead", batch_item=BatchItem(batch_id, 0))
     outcomes = services.outcomes()
     item_failed, success_recorded = threading.Event(), threading.Event()
-    late = threading.current_thread()
 
     def hold_the_failure_count(params: dict[str, Any], **_: Any) -> None:
         header = params.get("Key", {}).get("sk") == {"S": "batch"}
-        if threading.current_thread() is late and header and "ADD failed" in params["UpdateExpression"]:
+        late_copy = threading.current_thread().name == "late-copy"
+        if late_copy and header and "ADD failed" in params["UpdateExpression"]:
             item_failed.set()
             success_recorded.wait(timeout=30)
 
@@ -163,7 +166,7 @@ def test_a_failure_recorded_after_a_success_of_the_same_item_is_not_counted(
         "provide-client-params.dynamodb.UpdateItem", hold_the_failure_count
     )
     failure = Settled(subject, "failed", code="INTERCOM_UNAVAILABLE", message="Intercom answered 503.")
-    late = threading.Thread(target=outcomes.settle, args=([failure],))
+    late = threading.Thread(target=outcomes.settle, args=([failure],), name="late-copy")
     late.start()
     assert item_failed.wait(timeout=30)
     # When the second copy's success is recorded, and then the first copy's failure count
