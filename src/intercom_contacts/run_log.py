@@ -6,11 +6,14 @@ Every write is conditional or idempotent, so redeliveries, replays, botocore's o
 concurrent workers never count twice:
 
 - an item leaves `pending` or `failed` only with a conditional update (a replay or a late copy of a
-  message changes nothing), and `failed` is the only final status an item can leave;
-- the header keeps, for each final status, the string set of the indexes in it. Adding an index to a
-  set twice is adding it once, and an item's index is added to the set of the status the item really
-  has (read back when its own update did not apply), and taken out of `failed` when it succeeds. So
-  the counts read from the header are exact, and the header is never read item by item.
+  message changes nothing), and `failed` is the only final status an item can leave: to `pending`
+  when exactly one retry claims it, or to a success when another copy of its message succeeds;
+- the header keeps, for each final status, the string set of the indexes in it: the counts are read
+  from there, never item by item. After changing items, a writer puts each index in the set of the
+  status its item has (and out of the others), then reads the items again and repeats for any that
+  another writer changed meanwhile. So the last header write for an index is its item's latest
+  status, whatever order concurrent writers' header writes land in, and the sets are exact once
+  the writers are done.
 
 Records expire with the idempotency records.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 HEADER = "batch"
 WRITE_BATCH = 25  # BatchWriteItem's limit
+READ_BATCH = 100  # BatchGetItem's limit
 PARALLEL_WRITES = 8
 SUCCESS_STATUSES = ("created", "existing", "updated")
 FINAL_STATUSES = (*SUCCESS_STATUSES, "failed")
@@ -82,7 +86,7 @@ class Header:
     total: int
     rejected: int
     by_status: dict[str, frozenset[int]]  # each final status: the indexes of the items in it
-    version: int  # grows each time failed items are sent again
+    version: int  # grows once for each retry (or resend) that sends failed items again
     announced_version: int  # the version whose completion was announced
     fingerprint: str | None = None  # the body its Idempotency-Key is bound to; None: an earlier release's
 
@@ -188,8 +192,10 @@ class RunLog:
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":  # not pending: a copy of a final item
                 raise RunLogUnavailable.wrap() from None
+            return
         except BotoCoreError:
             raise RunLogUnavailable.wrap() from None
+        self._update_header(batch_id, "", {})  # the batch changed when one of its items did
 
     def finish(self, finish: Finish) -> Header | None:
         headers = self.finish_many([finish])
@@ -199,18 +205,12 @@ class RunLog:
         """Move items to their final status, then count each under the status it really has; returns each
         batch's header (none for a batch the run log does not have: expired, or another stack's)."""
         statuses = self._in_parallel(self._move, finishes)
-        by_batch: dict[str, dict[str, list[int]]] = {}
+        by_batch: dict[str, dict[int, str]] = {}
         for finish, status in zip(finishes, statuses, strict=True):
             if status is not None:
-                by_batch.setdefault(finish.batch_id, {}).setdefault(status, []).append(finish.index)
-        headers = []
-        for batch_id, indexes_by_status in by_batch.items():
-            header = None
-            for status, indexes in indexes_by_status.items():
-                header = self._count(batch_id, status, indexes)
-            if header is not None:
-                headers.append(header)
-        return headers
+                by_batch.setdefault(finish.batch_id, {})[finish.index] = status
+        headers = [self._settle_header(batch_id, moved) for batch_id, moved in by_batch.items()]
+        return [header for header in headers if header is not None]
 
     def mark_announced(self, batch_id: str, version: int) -> None:
         """The completion of `version` was announced: no later finish announces it again."""
@@ -229,36 +229,24 @@ class RunLog:
             raise RunLogUnavailable.wrap() from None
 
     # --- the retry endpoint ---------------------------------------------------------------------
-    def reopen(self, batch_id: str, index: int) -> None:
-        """Before a failed item is sent again: it no longer counts as failed, and the batch has a new
-        version whose completion will be announced."""
-        self._update_header(batch_id, "DELETE failed :indexes ADD version :one", [index])
+    def claim(self, batch_id: str, indexes: Sequence[int], claim: str, *, new_version: bool) -> list[int]:
+        """Before failed items are sent again: each moves from failed to pending for the one caller whose
+        conditional update wins it, so concurrent retries send it once; returns the indexes `claim` won.
+        They stop counting as failed before any is sent, so the batch cannot be announced complete while
+        one is on its way; with `new_version` the batch's completion will be announced again."""
+        won = self._in_parallel(lambda index: self._claim(batch_id, index, claim), indexes)
+        claimed = [index for index, ok in zip(indexes, won, strict=True) if ok]
+        if claimed:
+            self._settle_header(batch_id, dict.fromkeys(claimed, "pending"), new_version=new_version)
+        return claimed
 
-    def requeued(self, batch_id: str, index: int) -> bool:
-        """After its message was sent again: the failed item is pending. False when a worker finished it
-        meanwhile; it is then counted under its status again."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key=_key(batch_id, item_key(index)),
-                UpdateExpression="SET #status = :pending",
-                ConditionExpression="#status = :failed",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":pending": _s("pending"), ":failed": _s("failed")},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise RunLogUnavailable.wrap() from None
-            status = _status_in(error)
-            if status == "pending":  # this very update, applied once and retried by botocore
-                return True
-            if status in SUCCESS_STATUSES:
-                self._count(batch_id, status, [index])
-            return False
-        except BotoCoreError:
-            raise RunLogUnavailable.wrap() from None
-        return True
+    def release(self, batch_id: str, reasons: dict[int, str], claim: str, code: str) -> None:
+        """Claimed items SQS refused: failed again with their reason, each only while still pending from
+        `claim` (a copy of its message elsewhere may have finished it meanwhile)."""
+        statuses = self._in_parallel(
+            lambda index: self._release(batch_id, index, claim, code, reasons[index]), list(reasons)
+        )
+        self._settle_header(batch_id, dict(zip(reasons, statuses, strict=True)))
 
     # --- reading --------------------------------------------------------------------------------
     def header(self, batch_id: str) -> Header | None:
@@ -337,24 +325,122 @@ class RunLog:
             raise RunLogUnavailable.wrap() from None
         return finish.status
 
-    def _count(self, batch_id: str, status: str, indexes: Sequence[int]) -> Header | None:
-        """Count the items under `status`; a success also takes them out of `failed` (a redrive or a
-        retry made a failed item succeed)."""
-        expression = f"ADD {status} :indexes" + (" DELETE failed :indexes" if status != "failed" else "")
-        return self._update_header(batch_id, expression, indexes)
+    def _claim(self, batch_id: str, index: int, claim: str) -> bool:
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(batch_id, item_key(index)),
+                UpdateExpression="SET #status = :pending, #claim = :claim",
+                ConditionExpression="#status = :failed",
+                ExpressionAttributeNames={"#status": "status", "#claim": "claim"},
+                ExpressionAttributeValues={
+                    ":pending": _s("pending"),
+                    ":failed": _s("failed"),
+                    ":claim": _s(claim),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise RunLogUnavailable.wrap() from None
+            old: Any = error.response.get("Item") or {}  # ours when botocore retried an applied update
+            return _status_in(error) == "pending" and old.get("claim", {}).get("S") == claim
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+        return True
 
-    def _update_header(self, batch_id: str, expression: str, indexes: Sequence[int]) -> Header | None:
-        values: dict[str, AttributeValueTypeDef] = {
-            ":indexes": {"SS": sorted({str(index) for index in indexes})},
-            ":now": _s(now_iso()),
-        }
+    def _release(self, batch_id: str, index: int, claim: str, code: str, reason: str) -> str | None:
+        """The item's status after this: failed, or what another copy of its message made it."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_key(batch_id, item_key(index)),
+                UpdateExpression="SET #status = :failed, #code = :code, reason = :reason",
+                ConditionExpression="#status = :pending AND #claim = :claim",
+                ExpressionAttributeNames={"#status": "status", "#code": "code", "#claim": "claim"},
+                ExpressionAttributeValues={
+                    ":failed": _s("failed"),
+                    ":pending": _s("pending"),
+                    ":claim": _s(claim),
+                    ":code": _s(code),
+                    ":reason": _s(reason[:1000]),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise RunLogUnavailable.wrap() from None
+            return _status_in(error)
+        except BotoCoreError:
+            raise RunLogUnavailable.wrap() from None
+        return "failed"
+
+    def _settle_header(
+        self, batch_id: str, statuses: Mapping[int, str | None], *, new_version: bool = False
+    ) -> Header | None:
+        """Put each index in its status's set and out of the others, then read those items again and
+        repeat for any whose status changed meanwhile: a concurrent writer's header write may have
+        landed after ours with a status older than the item's. Returns the last header written."""
+        header = None
+        while statuses:
+            by_status: dict[str | None, list[int]] = {}
+            for index, status in statuses.items():
+                by_status.setdefault(status if status in FINAL_STATUSES else None, []).append(index)
+            for status, indexes in by_status.items():
+                others = [other for other in FINAL_STATUSES if other != status]
+                adds = ([f"{status} :indexes"] if status else []) + (["version :one"] if new_version else [])
+                expression = (
+                    (f"ADD {', '.join(adds)} " if adds else "")
+                    + "DELETE "
+                    + ", ".join(f"{other} :indexes" for other in others)
+                )
+                header = self._update_header(batch_id, expression, {":indexes": _index_set(indexes)})
+                if header is None:
+                    return None
+                new_version = False
+            now = self._statuses(batch_id, list(statuses))
+            statuses = {index: now[index] for index, status in statuses.items() if now[index] != status}
+        return header
+
+    def _statuses(self, batch_id: str, indexes: Sequence[int]) -> dict[int, str | None]:
+        """The items' statuses now (consistent reads); None for an item the run log does not have."""
+        found: dict[int, str | None] = dict.fromkeys(indexes)
+        keys: list[Any] = [_key(batch_id, item_key(index)) for index in indexes]
+        for start in range(0, len(keys), READ_BATCH):
+            request: Any = {
+                self._table: {
+                    "Keys": keys[start : start + READ_BATCH],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "#index, #status",
+                    "ExpressionAttributeNames": {"#index": "index", "#status": "status"},
+                }
+            }
+            for attempt in range(5):
+                try:
+                    answer = self._dynamodb.batch_get_item(RequestItems=request)
+                except (BotoCoreError, ClientError):
+                    raise RunLogUnavailable.wrap() from None
+                for record in answer.get("Responses", {}).get(self._table, []):
+                    found[int(record["index"]["N"])] = record["status"]["S"]
+                request = answer.get("UnprocessedKeys")
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise RunLogUnavailable.wrap()
+        return found
+
+    def _update_header(
+        self, batch_id: str, expression: str, values: dict[str, AttributeValueTypeDef]
+    ) -> Header | None:
+        values = {**values, ":now": _s(now_iso())}
         if ":one" in expression:
             values[":one"] = _n(1)
         try:
             answer = self._dynamodb.update_item(
                 TableName=self._table,
                 Key=_key(batch_id, HEADER),
-                UpdateExpression=f"{expression} SET updated_at = :now",
+                UpdateExpression=f"{expression} SET updated_at = :now".lstrip(),
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -425,6 +511,10 @@ def _s(value: str) -> AttributeValueTypeDef:
 
 def _n(value: int) -> AttributeValueTypeDef:
     return {"N": str(value)}
+
+
+def _index_set(indexes: Sequence[int]) -> AttributeValueTypeDef:
+    return {"SS": sorted({str(index) for index in indexes})}
 
 
 def _key(batch_id: str, sort_key: str) -> dict[str, AttributeValueTypeDef]:

@@ -92,7 +92,7 @@ class Recorder:
         if key in VARYING or key in VARYING_DESCRIPTION:
             return f"<{key}>"
         if isinstance(value, dict):
-            return {k: self.normalised(v, k) for k, v in value.items()}
+            return {k.replace(self.prefix, "<prefix>"): self.normalised(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self.normalised(v) for v in value]
         if isinstance(value, str):
@@ -140,9 +140,10 @@ def script(dynamodb: Recorder) -> list[Any]:
         ]
     )
     seen.append(run_log.finish(Finish("b1", 0, "created", contact_id="c0")) is None)  # a replay: no change
-    seen.append(run_log.requeued("b1", 1))
-    seen.append(run_log.requeued("b1", 1))  # the second call re-queues nothing
-    run_log.reopen("b1", 2)  # not failed: untouched
+    seen.append(run_log.claim("b1", [1], "retry-1", new_version=True))
+    seen.append(run_log.claim("b1", [1], "retry-2", new_version=True))  # claimed already: nothing
+    seen.append(run_log.claim("b1", [2], "retry-2", new_version=True))  # not failed: untouched
+    run_log.release("b1", {1: "SQS refused it"}, "retry-1", "QUEUE_SEND_FAILED")
     header = run_log.header("b1")
     assert header is not None
     seen.append((header.count("pending"), header.count("created"), header.complete))

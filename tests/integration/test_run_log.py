@@ -113,7 +113,11 @@ def test_a_retry_after_the_cause_is_fixed_creates_the_failed_items_once(
     pending = _run_log(call_api, batch_id).body
     _drain(queues)
     # Then the first requeued it (pending again), the second nothing; now every item is created once
-    assert (first.status, first.body, second.body) == (202, {"requeued": 1}, {"requeued": 0})
+    assert (first.status, first.body, second.body) == (
+        202,
+        {"requeued": 1, "remaining": 0},
+        {"requeued": 0, "remaining": 0},
+    )
     assert (pending["status"], pending["items"][1]["status"]) == ("in_progress", "pending")
     log = _run_log(call_api, batch_id).body
     assert [item["status"] for item in log["items"]] == ["created", "created"]
@@ -132,7 +136,7 @@ def test_the_dlq_copy_of_a_retried_item_creates_nothing_twice_when_redriven(
     for _ in range(5):
         queues.run_worker()
     sandbox.clear_faults()
-    assert call_api(path=f"/contacts/batch/{batch_id}/retry").body == {"requeued": 1}
+    assert call_api(path=f"/contacts/batch/{batch_id}/retry").body == {"requeued": 1, "remaining": 0}
     _drain(queues)
     # When the DLQ's copy is redriven too
     sqs = queues.aws.client("sqs")

@@ -261,7 +261,9 @@ def get_batch(
     "/contacts/batch/<batch_id>/retry",
     summary="Send a batch's failed contacts again",
     description="Every `failed` item goes back to the queue as it was first sent (same on_conflict, same "
-    "idempotency key) and is `pending` again; items in other states are untouched.",
+    "idempotency key) and is `pending` again; items in other states are untouched. Concurrent calls "
+    "requeue each item once. What does not fit in the call's time is left failed and counted in "
+    "`remaining`: call again until it is 0.",
     responses={
         202: {"description": "Requeued", "content": {"application/json": {"model": RetryResponse}}},
         404: NOT_FOUND_RESPONSE,
@@ -270,12 +272,12 @@ def get_batch(
     tags=["batches"],
 )
 def retry_batch(batch_id: BatchId) -> Response[dict[str, Any]]:
-    requeued = _batches().retry_failed(batch_id)
-    metrics.add_metric(name="ContactsRequeued", unit=MetricUnit.Count, value=requeued)
+    retried = _batches().retry_failed(batch_id, deadline=deadline_for(app.lambda_context))
+    metrics.add_metric(name="ContactsRequeued", unit=MetricUnit.Count, value=retried.requeued)
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type=content_types.APPLICATION_JSON,
-        body=RetryResponse(requeued=requeued).model_dump(),
+        body=retried.model_dump(),
     )
 
 

@@ -11,6 +11,7 @@ even when no answer was stored for the first (a 503).
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from intercom_contacts.models.batch import (
     BatchRunLog,
     Cursor,
     ItemStatus,
+    RetryResponse,
     RunLogItem,
     batch_fingerprint,
     batch_id_from,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 QUEUE_SEND_FAILED = "QUEUE_SEND_FAILED"
 SEND_CHUNK = 50  # messages a thread sends (five SendMessageBatch calls)
 PARALLEL_SENDS = 16
+RETRY_ROUND = 100  # failed items a retry claims and sends before it checks the time left
 
 
 @dataclass(frozen=True)
@@ -127,30 +130,57 @@ class Batches:
             else None,
         )
 
-    def retry_failed(self, batch_id: str) -> int:
-        """Send every failed item of the batch again, as it was first sent; returns how many."""
+    def retry_failed(self, batch_id: str, *, deadline: float) -> RetryResponse:
+        """Send the batch's failed items again, as they were first sent, RETRY_ROUND at a time while one
+        more round fits before `deadline` (the first always runs, so each call makes progress)."""
         header = self.run_log.header(batch_id) if BATCH_ID_PATTERN.match(batch_id) else None
         if header is None:
             raise BatchNotFound(f"No batch {batch_id[:40]!r}; batches are kept 15 days.")
         failed = {
             item.index: item.message for item in self.run_log.items(batch_id, status="failed") if item.message
         }
-        sent = self._send_again(batch_id, failed)
-        return sum(result.message_id is not None for result in sent.values())
+        indexes = sorted(failed)
+        requeued = tried = 0
+        claimed_any, round_seconds = False, 0.0
+        for start in range(0, len(indexes), RETRY_ROUND):
+            if tried and time.monotonic() + round_seconds > deadline:
+                break
+            began = time.monotonic()
+            chunk = {index: failed[index] for index in indexes[start : start + RETRY_ROUND]}
+            sent = self._send_again(batch_id, chunk, new_version=not claimed_any)
+            claimed_any = claimed_any or bool(sent)
+            requeued += sum(result.message_id is not None for result in sent.values())
+            tried += len(chunk)
+            round_seconds = time.monotonic() - began
+        return RetryResponse(requeued=requeued, remaining=len(indexes) - tried)
 
-    def _send_again(self, batch_id: str, failed: dict[int, OutgoingMessage]) -> dict[int, queues.SendResult]:
-        """Failed items back to the queue: no longer counted finished before they are sent (so the batch
-        cannot be announced complete meanwhile), pending once SQS has them."""
-        for index in failed:
-            self.run_log.reopen(batch_id, index)
-        sent = self._send(batch_id, failed)
-        for index, result in sent.items():
-            if result.message_id:
-                self.run_log.requeued(batch_id, index)
+    def _send_again(
+        self, batch_id: str, failed: dict[int, OutgoingMessage], *, new_version: bool = True
+    ) -> dict[int, queues.SendResult]:
+        """Failed items back to the queue, each by the one caller whose claim wins it: pending before it
+        is sent (so the batch cannot be announced complete meanwhile), failed again if SQS refuses it.
+        Returns the results of the items this call claimed; `new_version`: a completion to announce."""
+        claim = secrets.token_urlsafe(12)
+        claimed = self.run_log.claim(batch_id, sorted(failed), claim, new_version=new_version)
+        sent = self._deliver({index: failed[index] for index in claimed})
+        refused = {index: _refusal(result) for index, result in sent.items() if not result.message_id}
+        if refused:
+            self.run_log.release(batch_id, refused, claim, QUEUE_SEND_FAILED)
+            self.outcomes.announce_if_complete(batch_id)  # the refused items may have been the last pending
         return sent
 
     def _send(self, batch_id: str, messages: dict[int, OutgoingMessage]) -> dict[int, queues.SendResult]:
-        """Send concurrently; an item SQS refused is marked failed (a resend or a retry queues it)."""
+        """Send; an item SQS refused is marked failed (a resend or a retry queues it)."""
+        results = self._deliver(messages)
+        for index, result in results.items():
+            if not result.message_id:
+                self.run_log.finish(
+                    Finish(batch_id, index, "failed", None, QUEUE_SEND_FAILED, _refusal(result), False)
+                )
+        return results
+
+    def _deliver(self, messages: dict[int, OutgoingMessage]) -> dict[int, queues.SendResult]:
+        """Send concurrently; each item's result, whether SQS took it or not."""
         indexes = sorted(messages)
         chunks = [indexes[start : start + SEND_CHUNK] for start in range(0, len(indexes), SEND_CHUNK)]
 
@@ -159,12 +189,11 @@ class Batches:
             return list(zip(chunk, sent, strict=True))
 
         with ThreadPoolExecutor(max_workers=PARALLEL_SENDS, thread_name_prefix="enqueue") as pool:
-            results = dict(pair for chunk in pool.map(send, chunks) for pair in chunk)
-        for index, result in results.items():
-            if not result.message_id:
-                reason = f"SQS did not accept the message ({result.error}); resend the batch or retry it."
-                self.run_log.finish(Finish(batch_id, index, "failed", None, QUEUE_SEND_FAILED, reason, False))
-        return results
+            return dict(pair for chunk in pool.map(send, chunks) for pair in chunk)
+
+
+def _refusal(result: queues.SendResult) -> str:
+    return f"SQS did not accept the message ({result.error}); resend the batch or retry it."
 
 
 def _checked(

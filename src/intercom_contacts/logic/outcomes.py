@@ -7,8 +7,8 @@ left. The detail carries what a consumer needs to correlate and act, never the t
 Order matters for "at least once": the run log first, then the events, then (for a failure) the DLQ.
 A step that fails raises, so its caller retries the whole record; the retry replays the contact
 from the idempotency store and repeats the steps, each of them idempotent or conditional. The worker
-settles the outcomes of a whole invocation together: one run-log write per batch for its items, one
-for its header, one PutEvents call per ten events.
+settles the outcomes of a whole invocation together: one run-log write per item, then per batch one
+header write per status and one read of the items back (run_log.py), one PutEvents call per ten events.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ class Outcomes:
 
 
 def counts_of(header: Header) -> BatchCounts:
-    """Each status's number of items, as the header's sets say: exact whoever wrote them."""
+    """Each status's number of items, as the header's sets say: each write brings an index's set in
+    line with its item's status, so they are exact once the item's writers are done."""
     return BatchCounts(total=header.total, **{status: header.count(status) for status in ITEM_STATUSES})
 
 

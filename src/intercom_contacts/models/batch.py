@@ -101,6 +101,9 @@ class BatchRunLog(BaseModel):
 
 class RetryResponse(BaseModel):
     requeued: int = Field(description="Failed items sent back to the queue; they are pending again")
+    remaining: int = Field(
+        default=0, description="Failed items left for lack of time; call the retry again to requeue them"
+    )
 
 
 class Cursor(BaseModel):
