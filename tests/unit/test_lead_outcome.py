@@ -177,7 +177,9 @@ def test_a_lead_whose_answer_was_lost_stays_in_the_journal() -> None:
 
 def test_the_workers_next_receive_waits_for_the_end_of_the_lookup_window() -> None:
     # Given a worker whose first retry would come after 1 s
-    processor = RecordProcessor(None, None, None, "queue", "dlq", aws_call_seconds=9.0, retry_base_seconds=1.0)  # type: ignore[arg-type]
+    processor = RecordProcessor(
+        None, None, None, "queue", "dlq", aws_call_seconds=9.0, retry_base_seconds=1.0
+    )  # type: ignore[arg-type]
     # When a lead's outcome is unknown until its lookup window ends in 300 s
     unknown = OutcomeUnknown("unknown", sent_at=time.time(), retry_after=300)
     # Then its next receive is no earlier than that
