@@ -22,6 +22,9 @@ RESULT_COLUMNS = ("row", "email", "external_id", "status", "contact_id", "code",
 NOT_SENT = "not_sent"  # valid, and never reached the service (the import stopped first)
 PENDING = "pending"  # queued, and not finished when the import stopped
 FINISHED = ("created", "existing", "updated")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such cells are
+# written with a leading quote, as OWASP advises, so they open as the text they are.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,18 @@ class Ledger:
             writer = csv.writer(out)
             writer.writerow(RESULT_COLUMNS)
             writer.writerows(
-                self._db.execute(
-                    "SELECT row, email, external_id, status, contact_id, code, message FROM rows ORDER BY row"
+                map(
+                    _as_text,
+                    self._db.execute(
+                        "SELECT row, email, external_id, status, contact_id, code, message "
+                        "FROM rows ORDER BY row"
+                    ),
                 )
             )
         os.replace(partial, path)
+
+
+def _as_text(cells: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(
+        "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell for cell in cells
+    )
