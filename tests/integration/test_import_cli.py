@@ -97,15 +97,16 @@ def test_a_file_with_bad_rows_duplicates_and_faults_ends_with_results_that_match
     assert [(by_row[n]["status"], by_row[n]["code"]) for n in range(2502, 2508)] == [
         ("rejected", "VALIDATION_ERROR"),
         ("rejected", "INVALID_VALUE"),
-        ("rejected", "DUPLICATE_ROW"),
-        ("rejected", "DUPLICATE_ROW"),
+        ("duplicate", ""),
+        ("duplicate", ""),
         ("failed", "INTERCOM_UNAVAILABLE"),
         ("existing", ""),
     ]
     assert "row 2" in by_row[2504]["message"]
     assert Counter(row["status"] for row in results) == {
         "created": 2500,
-        "rejected": 4,
+        "rejected": 2,
+        "duplicate": 2,
         "failed": 1,
         "existing": 1,
     }
@@ -114,10 +115,11 @@ def test_a_file_with_bad_rows_duplicates_and_faults_ends_with_results_that_match
     # And the summary counts each status and the progress went to stderr as plain lines
     out, err = capsys.readouterr()
     assert "created        2,500" in out
-    assert "rejected           4 (DUPLICATE_ROW 2, INVALID_VALUE 1, VALIDATION_ERROR 1)" in out
+    assert "rejected           2 (INVALID_VALUE 1, VALIDATION_ERROR 1)" in out
+    assert "duplicate          2" in out
     assert (
-        "sending 100%: read 2506, queued 2502, created 2500, existing 1, updated 0, failed 1, rejected 4"
-        in err
+        "sending 100%: read 2506, queued 2502, created 2500, existing 1, updated 0, failed 1, rejected 2, "
+        "duplicate 2" in err
     )
 
 
@@ -348,3 +350,30 @@ def test_a_million_row_file_of_100_mb_is_imported_in_flat_memory(api: FakeBatchA
         assert sum(1 for _ in results) == 1_000_001
     assert max(api.queued.values()) == 1
     assert large_peak - small_peak < 30_000, (small_peak, large_peak)
+
+
+def test_a_row_repeating_an_earlier_one_is_a_duplicate_with_its_contact_and_no_failure(
+    api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a clean file whose row 4 repeats row 2's lead (email in capitals) and row 5 row 3's user
+    path = _contacts_file(
+        tmp_path, 2, extra=["lead,P0@EXAMPLE.COM,Lead again,,", "user,other@example.com,User again,u-1,"]
+    )
+    # When it is imported
+    code = _import(api, path)
+    # Then the import succeeds: the repeats are the same contacts, sent once
+    assert code == 0
+    results = {int(row["row"]): row for row in _results(path)}
+    assert [(results[n]["status"], results[n]["code"]) for n in (4, 5)] == [
+        ("duplicate", ""),
+        ("duplicate", ""),
+    ]
+    # And each names its first row's contact, which Intercom holds once
+    assert results[4]["contact_id"] == results[2]["contact_id"] != ""
+    assert results[5]["contact_id"] == results[3]["contact_id"] != ""
+    assert "row 2" in results[4]["message"]
+    assert len(api.contacts) == 2
+    # And the summary counts them as duplicates, without telling the user to fix anything
+    out = capsys.readouterr().out
+    assert "duplicate          2" in out
+    assert "fix them" not in out

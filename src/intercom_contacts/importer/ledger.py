@@ -21,6 +21,7 @@ from intercom_contacts.importer.chunks import Chunk
 RESULT_COLUMNS = ("row", "email", "external_id", "status", "contact_id", "code", "message")
 NOT_SENT = "not_sent"  # valid, and never reached the service (the import stopped first)
 PENDING = "pending"  # queued, and not finished when the import stopped
+DUPLICATE = "duplicate"  # the same contact as an earlier row, which alone is sent; its contact_id is shown
 FINISHED = ("created", "existing", "updated")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such cells are
 # written with a leading quote, as OWASP advises, so they open as the text they are.
@@ -48,7 +49,8 @@ class Ledger:
             PRAGMA synchronous = OFF;
             CREATE TABLE rows (
                 row INTEGER PRIMARY KEY, seq INTEGER UNIQUE, email TEXT, external_id TEXT,
-                body BLOB, status TEXT NOT NULL, contact_id TEXT, code TEXT, message TEXT
+                body BLOB, status TEXT NOT NULL, contact_id TEXT, code TEXT, message TEXT,
+                first_row INTEGER
             );
             CREATE TABLE identities (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID;
             """
@@ -89,6 +91,14 @@ class Ledger:
         self._db.execute(
             "INSERT INTO rows (row, email, external_id, status, code, message) VALUES (?, ?, ?, ?, ?, ?)",
             (row, email, external_id, "rejected", code, message),
+        )
+
+    def add_duplicate(
+        self, row: int, email: str | None, external_id: str | None, first_row: int, message: str
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO rows (row, email, external_id, status, message, first_row) VALUES (?, ?, ?, ?, ?, ?)",
+            (row, email, external_id, DUPLICATE, message, first_row),
         )
 
     def body_sizes(self) -> Iterator[int]:
@@ -141,8 +151,10 @@ class Ledger:
                 map(
                     _as_text,
                     self._db.execute(
-                        "SELECT row, email, external_id, status, contact_id, code, message "
-                        "FROM rows ORDER BY row"
+                        "SELECT this.row, this.email, this.external_id, this.status, "
+                        "coalesce(this.contact_id, first.contact_id), this.code, this.message "
+                        "FROM rows AS this LEFT JOIN rows AS first ON first.row = this.first_row "
+                        "ORDER BY this.row"
                     ),
                 )
             )

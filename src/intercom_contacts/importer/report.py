@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-STATUS_ORDER = ("created", "existing", "updated", "failed", "rejected", "pending", "not_sent")
+STATUS_ORDER = ("created", "existing", "updated", "duplicate", "failed", "rejected", "pending", "not_sent")
 ALWAYS_SHOWN = {"created", "existing", "updated", "failed", "rejected"}
-SUCCESSFUL = {"created", "existing", "updated"}
+SUCCESSFUL = {"created", "existing", "updated", "duplicate"}
 
 
 def succeeded(statuses: Counter[tuple[str, str | None]]) -> bool:
@@ -21,10 +21,12 @@ def dry_run(
     lines = [f"row {row}: {code} {message}" for row, code, message in rejected]
     total = sum(statuses.values())
     refused = sum(count for (status, _), count in statuses.items() if status == "rejected")
+    repeated = sum(count for (status, _), count in statuses.items() if status == "duplicate")
     codes = _codes(statuses, "rejected")
+    duplicates = f", {repeated:,} duplicate (not sent again)" if repeated else ""
     lines.append(
-        f"{path}: {total:,} rows, {total - refused:,} valid, {refused:,} rejected{codes}. "
-        "Nothing was sent (--dry-run)."
+        f"{path}: {total:,} rows, {total - refused - repeated:,} valid{duplicates}, {refused:,} rejected"
+        f"{codes}. Nothing was sent (--dry-run)."
     )
     return "\n".join(lines)
 

@@ -1,9 +1,10 @@
 """Each record checked as the service will check it, with its own request model, before anything is sent.
 
 Duplicates within the file: a valid row with the same role and email (any case), or the same role and
-external_id, as an earlier valid row is rejected as DUPLICATE_ROW and not sent. Intercom does not
-deduplicate leads, so a repeated lead row would create a second lead; a repeated user row would race
-its twin inside one batch, and which one's fields win would be luck.
+external_id, as an earlier valid row is the same contact: it is not sent, and the results show it as
+`duplicate` with the first row's contact. Intercom does not deduplicate leads, so a repeated lead row
+would create a second lead; a repeated user row would race its twin inside one batch, and which one's
+fields win would be luck.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from intercom_contacts.importer.chunks import MAX_ROW_BYTES
 from intercom_contacts.importer.mapping import ColumnMapping, RowRejected
 from intercom_contacts.importer.source import Record
 from intercom_contacts.models.contact import ContactRequest, field_errors
-
-DUPLICATE_ROW = "DUPLICATE_ROW"
-
 
 @dataclass(frozen=True)
 class CheckedRow:
@@ -64,7 +62,7 @@ def check(record: Record, mapping: ColumnMapping) -> CheckedRow:
 
 
 def identities(request: ContactRequest) -> tuple[str, ...]:
-    """What makes two rows the same contact, for DUPLICATE_ROW."""
+    """What makes two rows the same contact."""
     keys = []
     if request.email is not None:
         keys.append(f"{request.role}\x1femail\x1f{request.email.lower()}")
@@ -74,7 +72,7 @@ def identities(request: ContactRequest) -> tuple[str, ...]:
 
 
 def duplicate_message(first: int) -> str:
-    return f"The same contact as row {first} (same role and email or external_id); only row {first} is sent."
+    return f"The same contact as row {first} (same role and email or external_id); row {first} was sent."
 
 
 def _text(value: object) -> str | None:

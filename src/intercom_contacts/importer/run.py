@@ -155,14 +155,10 @@ class FileImport:
             )
             self.tally.rejected += 1
         elif (first := self.ledger.claim(checked.identities, checked.row)) is not None:
-            self.ledger.add_rejected(
-                checked.row,
-                checked.email,
-                checked.external_id,
-                rows.DUPLICATE_ROW,
-                rows.duplicate_message(first),
+            self.ledger.add_duplicate(
+                checked.row, checked.email, checked.external_id, first, rows.duplicate_message(first)
             )
-            self.tally.rejected += 1
+            self.tally.duplicate += 1
         else:
             self.ledger.add_valid(checked.row, checked.email, checked.external_id, checked.body)
 
