@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from intercom_contacts import cli
 from intercom_contacts.importer import client
+from intercom_contacts.importer.scratch import LEDGER, remove_abandoned, scratch_directory
 from tests.integration.fake_batch_api import API_KEY, FakeBatchApi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -377,3 +379,49 @@ def test_a_row_repeating_an_earlier_one_is_a_duplicate_with_its_contact_and_no_f
     out = capsys.readouterr().out
     assert "duplicate          2" in out
     assert "fix them" not in out
+
+
+def test_the_scratch_directory_of_a_killed_import_is_removed_by_the_next_run(
+    api: FakeBatchApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an import killed with SIGKILL while it follows its batches, its scratch directory left behind
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    path = _contacts_file(tmp_path, 2500)
+    api.paused = True
+    command = [sys.executable, "-m", "intercom_contacts.cli", "import", str(path), "--api", api.url]
+    process = subprocess.Popen(
+        [*command, "--api-key", API_KEY, "--poll-seconds", "0.05"],
+        env={
+            **os.environ,
+            "TMPDIR": str(scratch),
+            "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not _following_all(api, chunks=3) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=30)
+    assert [p.name for p in scratch.glob("intercom-contacts-import-*/rows.sqlite")] == ["rows.sqlite"]
+    # When the same command runs again (the worker caught up)
+    api.paused = False
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert _import(api, path) == 0
+    # Then no scratch directory is left in the temp directory
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_running_imports_scratch_directory_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the scratch directory of an import that is still running
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with scratch_directory() as running:
+        (running / LEDGER).write_bytes(b"rows")
+        # When another import removes abandoned ones
+        remove_abandoned()
+        # Then this one is still there
+        assert (running / LEDGER).exists()

@@ -19,6 +19,7 @@ from intercom_contacts.importer.mapping import ColumnMapping, RowRejected
 from intercom_contacts.importer.source import Record
 from intercom_contacts.models.contact import ContactRequest, field_errors
 
+
 @dataclass(frozen=True)
 class CheckedRow:
     """A record after checking: `body` (and its identities) when valid, else `code` and `message`."""

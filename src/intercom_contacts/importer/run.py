@@ -14,7 +14,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import TextIO
 
 from intercom_contacts.importer import chunks, report, rows
@@ -23,6 +22,7 @@ from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
 from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
 from intercom_contacts.importer.problems import ImportProblem, UsageProblem
 from intercom_contacts.importer.progress import Progress, Tally
+from intercom_contacts.importer.scratch import LEDGER, scratch_directory
 from intercom_contacts.importer.source import ContactFile
 from intercom_contacts.models.batch import BatchCounts
 from intercom_contacts.models.contact import OnConflict
@@ -54,10 +54,7 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
     stops part-way, the results so far and the summary are written before the problem is raised again.
     """
     contact_file = ContactFile.open(options.path)
-    with (
-        TemporaryDirectory(prefix="intercom-contacts-import-") as scratch,
-        Ledger(Path(scratch) / "rows.sqlite") as ledger,
-    ):
+    with scratch_directory() as scratch, Ledger(scratch / LEDGER) as ledger:
         job = FileImport(contact_file, options, ledger, progress)
         job.read()
         progress.close(job.tally)
