@@ -97,7 +97,8 @@ class Ledger:
         self, row: int, email: str | None, external_id: str | None, first_row: int, message: str
     ) -> None:
         self._db.execute(
-            "INSERT INTO rows (row, email, external_id, status, message, first_row) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rows (row, email, external_id, status, message, first_row) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (row, email, external_id, DUPLICATE, message, first_row),
         )
 
