@@ -18,7 +18,7 @@ from intercom_contacts.importer.client import BatchApi
 from intercom_contacts.importer.mapping import ColumnMapping, Kind, parse_attribute_option
 from intercom_contacts.importer.problems import ImportProblem
 from intercom_contacts.importer.progress import progress_for
-from intercom_contacts.importer.run import POLL_SECONDS, ImportOptions, run_import
+from intercom_contacts.importer.run import POLL_SECONDS, STALL_MINUTES, ImportOptions, run_import
 from intercom_contacts.models.contact import OnConflict
 
 INTERRUPTED = 130
@@ -51,6 +51,7 @@ def _import(args: argparse.Namespace) -> int:
         OnConflict(args.on_conflict),
         retry_failed=args.retry_failed,
         poll_seconds=args.poll_seconds,
+        stall_minutes=args.stall_minutes,
     )
     api = None
     if not args.dry_run:
@@ -109,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"how often to ask how the batches are doing (default {POLL_SECONDS:g})",
     )
+    run.add_argument(
+        "--stall-minutes",
+        type=_positive,
+        default=STALL_MINUTES,
+        metavar="MINUTES",
+        help=f"stop (BATCH_STALLED) when no followed row changes for this long (default {STALL_MINUTES:g})",
+    )
     where = command.add_argument_group(
         "where to send", "default: CONTACTS_API_URL and CONTACTS_API_KEY, else the local stack of `make run`"
     )
@@ -127,7 +135,7 @@ def _positive(text: str) -> float:
     except ValueError:
         value = 0.0
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
     return value
 
 

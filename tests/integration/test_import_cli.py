@@ -425,3 +425,49 @@ def test_a_running_imports_scratch_directory_is_left_alone(
         remove_abandoned()
         # Then this one is still there
         assert (running / LEDGER).exists()
+
+
+def test_a_batch_still_in_progress_409_is_retried_and_the_import_completes(
+    api: FakeBatchApi, tmp_path: Path
+) -> None:
+    # Given a service that answers the first POSTs "409 REQUEST_IN_PROGRESS: retry in a few seconds"
+    api.faults.extend([(409, "REQUEST_IN_PROGRESS"), (409, "REQUEST_IN_PROGRESS")])
+    path = _contacts_file(tmp_path, 5)
+    # When the file is imported
+    code = _import(api, path)
+    # Then the POST was repeated until queued, and every row was created once
+    assert code == 0
+    assert api.posts() == 3
+    assert Counter(row["status"] for row in _results(path)) == {"created": 5}
+    _assert_results_match_intercom(_results(path), api)
+
+
+def test_a_409_in_progress_that_outlasts_every_retry_stops_saying_to_wait(
+    api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a service that answers 409 REQUEST_IN_PROGRESS to more attempts than the retries allow
+    api.faults.extend([(409, "REQUEST_IN_PROGRESS")] * 10)
+    # When a file is imported
+    code = _import(api, _contacts_file(tmp_path, 5))
+    # Then it stops with exit 1 and the code, saying to wait and run it again
+    assert code == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("REQUEST_IN_PROGRESS: ")
+    assert "wait a minute, then run the same command again" in last
+
+
+def test_a_batch_with_no_progress_for_the_stall_time_stops_the_import_saying_so(
+    api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a worker that makes no progress, and a stall time of a few milliseconds
+    api.paused = True
+    path = _contacts_file(tmp_path, 5)
+    # When the file is imported
+    code = _import(api, path, "--stall-minutes", "0.0001")
+    # Then the import stops with exit 1, naming the stalled batch and what to check
+    assert code == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("BATCH_STALLED: ")
+    assert next(iter(api.batches)) in last
+    # And the results say the rows are pending
+    assert Counter(row["status"] for row in _results(path)) == {"pending": 5}

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TextIO
 
 from intercom_contacts.importer import chunks, report, rows
-from intercom_contacts.importer.client import BatchApi
+from intercom_contacts.importer.client import RESUME_HINT, BatchApi
 from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
 from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
-from intercom_contacts.importer.problems import ImportProblem, UsageProblem
+from intercom_contacts.importer.problems import ImportProblem, ImportStopped, UsageProblem
 from intercom_contacts.importer.progress import Progress, Tally
 from intercom_contacts.importer.scratch import LEDGER, scratch_directory
 from intercom_contacts.importer.source import ContactFile
@@ -28,6 +28,7 @@ from intercom_contacts.models.batch import BatchCounts
 from intercom_contacts.models.contact import OnConflict
 
 POLL_SECONDS = 2.0
+STALL_MINUTES = 10.0  # longer than any pause of the worker for Intercom's rate limit or retries
 FOLLOW_WINDOW = 10  # batches asked about per poll, oldest first
 SHOW_EVERY_ROWS = 500
 MAX_UNKNOWN_KEYS = 20
@@ -41,6 +42,7 @@ class ImportOptions:
     on_conflict: OnConflict = OnConflict.RETURN
     retry_failed: bool = False
     poll_seconds: float = POLL_SECONDS
+    stall_minutes: float = STALL_MINUTES
 
     @property
     def results_path(self) -> Path:
@@ -96,6 +98,7 @@ class FileImport:
     tally: Tally = field(default_factory=Tally, init=False)
     submitted: int = field(default=0, init=False)  # chunks the service answered
     _locally_rejected: int = field(default=0, init=False)
+    _last_change: float = field(default_factory=time.monotonic, init=False)  # of any followed batch
 
     def read(self) -> None:
         """Check every row and keep it in the ledger; UsageProblem for a file that cannot be imported."""
@@ -141,6 +144,7 @@ class FileImport:
             if following and (not waiting or time.monotonic() >= next_poll):
                 time.sleep(max(0.0, next_poll - time.monotonic()))
                 self._poll(api, following)
+                self._check_stalled(following)
                 next_poll = time.monotonic() + self.options.poll_seconds
             self.progress.show(self.tally)
         self.tally.done = 1.0
@@ -201,7 +205,22 @@ class FileImport:
             )
             del following[batch.chunk.number]
 
+    def _check_stalled(self, following: dict[int, FollowedBatch]) -> None:
+        """The worker drains the queue roughly in order, so the oldest batches always move while it works."""
+        stalled_for = time.monotonic() - self._last_change
+        if following and stalled_for > self.options.stall_minutes * 60:
+            oldest = next(iter(following.values()))
+            raise ImportStopped(
+                "BATCH_STALLED",
+                f"No row of batch {oldest.batch_id} (nor of the {len(following) - 1} other batch(es) "
+                f"followed) has changed for {stalled_for / 60:.1f} minutes ({oldest.counts.pending} "
+                "pending): the service's worker is not getting through its queue. Check the worker's "
+                f"logs and its queue, then {RESUME_HINT} (--stall-minutes sets how long to wait).",
+            )
+
     def _recount(self, batch: FollowedBatch, counts: BatchCounts) -> None:
+        if counts != batch.counts:
+            self._last_change = time.monotonic()
         for name in COUNTED:
             setattr(
                 self.tally,
