@@ -471,3 +471,32 @@ def test_a_batch_with_no_progress_for_the_stall_time_stops_the_import_saying_so(
     assert next(iter(api.batches)) in last
     # And the results say the rows are pending
     assert Counter(row["status"] for row in _results(path)) == {"pending": 5}
+
+
+def test_the_summary_after_ctrl_c_says_what_the_run_log_holds_at_that_moment(
+    api: FakeBatchApi, tmp_path: Path
+) -> None:
+    # Given 2,500 rows and a worker that finishes 100 rows of a batch each time it is asked about
+    path = _contacts_file(tmp_path, 2500)
+    api.per_poll = 100
+    # When the command gets SIGINT once Intercom holds some of the rows, none of their batches complete
+    command = [sys.executable, "-m", "intercom_contacts.cli", "import", str(path), "--api", api.url]
+    process = subprocess.Popen(
+        [*command, "--api-key", API_KEY, "--poll-seconds", "0.05"],
+        env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(api.contacts) < 300 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    # Then the results and the summary count every row Intercom holds as created, the rest as pending
+    results = _results(path)
+    statuses = Counter(row["status"] for row in results)
+    assert statuses == {"created": len(api.contacts), "pending": 2500 - len(api.contacts)}
+    assert f"created {len(api.contacts):>12,}" in out
+    _assert_results_match_intercom(results, api)

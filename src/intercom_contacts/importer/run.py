@@ -4,8 +4,10 @@ Nothing is sent before the whole file has been read and checked. Then the valid 
 chunks, each with its idempotency key, while the batches already posted are followed through
 `GET /contacts/batch/{id}` (the oldest few each poll: the worker drains the queue roughly in order).
 A batch's outcomes go to the ledger as it completes; the results file is written from the ledger at
-the end, or when the import stops part-way. Nothing is kept between runs: a re-run posts the same
-chunks under the same keys, gets the same batches back from the service, and follows them on.
+the end, or when the import stops part-way (Ctrl-C, an outage, a stalled batch) after reading the
+run log of every batch still followed, so the summary says what the service did up to that moment.
+Nothing is kept between runs: a re-run posts the same chunks under the same keys, gets the same
+batches back from the service, and follows them on.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
         except (ImportProblem, KeyboardInterrupt):
             progress.close(job.tally)
             if job.submitted:
+                job.read_run_logs(api)
                 ledger.write_results(options.results_path)
                 statuses = ledger.statuses()
                 out.write(report.summary(options.path, statuses, options.results_path, stopped=True) + "\n")
@@ -99,6 +102,7 @@ class FileImport:
     submitted: int = field(default=0, init=False)  # chunks the service answered
     _locally_rejected: int = field(default=0, init=False)
     _last_change: float = field(default_factory=time.monotonic, init=False)  # of any followed batch
+    _following: dict[int, FollowedBatch] = field(default_factory=dict, init=False)  # posted, not recorded
 
     def read(self) -> None:
         """Check every row and keep it in the ledger; UsageProblem for a file that cannot be imported."""
@@ -135,7 +139,7 @@ class FileImport:
         self.progress.show(self.tally)
         run = chunks.run_id(self.file.digest, self.options.on_conflict, self.options.mapping.describe())
         waiting = deque(chunks.plan(self.ledger.body_sizes()))
-        following: dict[int, FollowedBatch] = {}
+        following = self._following
         next_poll = time.monotonic()
         while waiting or following:
             if waiting:
@@ -148,6 +152,24 @@ class FileImport:
                 next_poll = time.monotonic() + self.options.poll_seconds
             self.progress.show(self.tally)
         self.tally.done = 1.0
+
+    def read_run_logs(self, api: BatchApi) -> None:
+        """After a stop: each followed batch's items as the run log has them now, so that the results and
+        the summary say what the service did, not what the last poll had counted."""
+        for batch in self._following.values():
+            try:
+                self._record(api, batch)
+            except ImportProblem:  # the service is down: the results say what was known before
+                return
+
+    def _record(self, api: BatchApi, batch: FollowedBatch) -> None:
+        self.ledger.record(
+            batch.chunk,
+            (
+                Outcome(item.index, item.status, item.contact_id, item.code, item.message)
+                for item in api.items(batch.batch_id)
+            ),
+        )
 
     def _keep(self, checked: rows.CheckedRow) -> None:
         if checked.body is None:
@@ -196,13 +218,7 @@ class FileImport:
                 api.retry_failed(batch.batch_id)
                 batch.retried = True
                 continue
-            self.ledger.record(
-                batch.chunk,
-                (
-                    Outcome(item.index, item.status, item.contact_id, item.code, item.message)
-                    for item in api.items(batch.batch_id)
-                ),
-            )
+            self._record(api, batch)
             del following[batch.chunk.number]
 
     def _check_stalled(self, following: dict[int, FollowedBatch]) -> None:
