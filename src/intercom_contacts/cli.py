@@ -15,7 +15,13 @@ from pathlib import Path
 
 from intercom_contacts.importer import target
 from intercom_contacts.importer.client import BatchApi
-from intercom_contacts.importer.mapping import ColumnMapping, Kind, parse_attribute_option
+from intercom_contacts.importer.mapping import (
+    ColumnMapping,
+    Kind,
+    parse_attribute_option,
+    parse_map_option,
+    read_mapping_file,
+)
 from intercom_contacts.importer.problems import ImportProblem
 from intercom_contacts.importer.progress import progress_for
 from intercom_contacts.importer.run import POLL_SECONDS, STALL_MINUTES, ImportOptions, run_import
@@ -40,10 +46,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    fields = read_mapping_file(Path(args.mapping)) if args.mapping else {}
+    fields.update(parse_map_option(option) for option in args.map)
     mapping = ColumnMapping(
         dict(parse_attribute_option(option) for option in args.attribute),
         ignored=args.ignore,
         default_role=args.role,
+        fields=fields,
     )
     options = ImportOptions(
         Path(args.file),
@@ -52,6 +61,7 @@ def _import(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         poll_seconds=args.poll_seconds,
         stall_minutes=args.stall_minutes,
+        save_mapping=Path(args.save_mapping) if args.save_mapping else None,
     )
     api = None
     if not args.dry_run:
@@ -80,8 +90,28 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     command.add_argument("file", metavar="FILE")
-    mapping = command.add_argument_group("what the rows become")
-    mapping.add_argument("--role", choices=("user", "lead"), help="the role of rows that do not give one")
+    mapping = command.add_argument_group(
+        "what the rows become",
+        "CSV headers are matched loosely (case, spaces, - and _ aside; Email Address, Phone Number, User ID, "
+        "Signup Date, First Name + Last Name, ...); a column nothing matches is not sent, and the mapping "
+        "is printed first",
+    )
+    mapping.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="send COLUMN as FIELD: a contact field, custom_attributes.NAME, or ignore; repeatable",
+    )
+    mapping.add_argument(
+        "--mapping", metavar="FILE", help="a JSON object of COLUMN: FIELD, as --map takes them (--map wins)"
+    )
+    mapping.add_argument(
+        "--save-mapping", metavar="FILE", help="write the mapping in use as JSON, for --mapping next time"
+    )
+    mapping.add_argument(
+        "--role", choices=("user", "lead"), help="the role of rows that do not give one (default: user)"
+    )
     mapping.add_argument(
         "--attribute",
         action="append",

@@ -278,8 +278,7 @@ def test_a_dry_run_prints_every_problem_and_sends_nothing(
         (b"role,email,name\n", "NO_CONTACTS"),
         (b"role\temail\nlead\ta@example.com\n", "WRONG_DELIMITER"),
         ("role,email,name\nlead,a@example.com,Ren\xe9\n".encode("latin-1"), "NOT_UTF8"),
-        (b"role,email,company\nlead,a@example.com,X\n", "UNKNOWN_COLUMN"),
-        (b"email,name\na@example.com,Ann\n", "NO_ROLE"),
+        (b"role,email,E-mail\nlead,a@example.com,b@example.com\n", "AMBIGUOUS_COLUMNS"),
     ],
 )
 def test_odd_files_are_refused_with_exit_2_before_anything_is_sent(

@@ -12,6 +12,7 @@ batches back from the service, and follows them on.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class ImportOptions:
     retry_failed: bool = False
     poll_seconds: float = POLL_SECONDS
     stall_minutes: float = STALL_MINUTES
+    save_mapping: Path | None = None  # where to write the header's mapping, for --mapping next time
 
     @property
     def results_path(self) -> Path:
@@ -58,6 +60,12 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
     stops part-way, the results so far and the summary are written before the problem is raised again.
     """
     contact_file = ContactFile.open(options.path)
+    if contact_file.format == "csv":
+        options.mapping.use_header(contact_file.columns)
+        out.write("\n".join(options.mapping.header_lines(contact_file.columns)) + "\n")
+        if options.save_mapping is not None:
+            fields = options.mapping.header_fields(contact_file.columns)
+            options.save_mapping.write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n")
     with scratch_directory() as scratch, Ledger(scratch / LEDGER) as ledger:
         job = FileImport(contact_file, options, ledger, progress)
         job.read()
@@ -107,8 +115,6 @@ class FileImport:
     def read(self) -> None:
         """Check every row and keep it in the ledger; UsageProblem for a file that cannot be imported."""
         mapping, tally = self.options.mapping, self.tally
-        if self.file.format == "csv":
-            mapping.check_columns(self.file.columns)
         self.progress.show(tally)
         unknown: dict[str, int] = {}
         for record in self.file.records():
