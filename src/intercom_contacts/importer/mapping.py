@@ -177,15 +177,6 @@ class ColumnMapping:
         self.assumed_role = False  # the header has no role column and --role was not given
         self._targets: dict[str, Target | None] = {}
 
-    def describe(self) -> dict[str, Any]:
-        """Everything here that changes what is sent, for the import's idempotency keys."""
-        return {
-            "attributes": sorted((name, kind.value) for name, kind in self.attributes.items()),
-            "ignored": sorted(self.ignored),
-            "default_role": self.default_role,
-            "fields": sorted(self.fields.items()),
-        }
-
     def target(self, column: str) -> Target | None:
         """Where `column` goes; None when it is ignored. Raises KeyError for a column nothing maps."""
         if column not in self._targets:

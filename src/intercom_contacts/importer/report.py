@@ -32,7 +32,12 @@ def dry_run(
 
 
 def summary(
-    path: Path, statuses: Counter[tuple[str, str | None]], results: Path | None, *, stopped: bool = False
+    path: Path,
+    statuses: Counter[tuple[str, str | None]],
+    results: Path | None,
+    done_before: int = 0,
+    *,
+    stopped: bool = False,
 ) -> str:
     by_status = Counter[str]()
     for (status, _), count in statuses.items():
@@ -43,6 +48,8 @@ def summary(
             lines.append(
                 f"  {status.replace('_', ' '):<9} {by_status[status]:>10,}{_codes(statuses, status)}"
             )
+    if done_before:
+        lines.append(f"{done_before:,} of them were done by an earlier run of this file and not sent again.")
     if results is not None:
         lines.append(f"Results, row by row: {results}")
     if by_status["failed"] and not stopped:
@@ -52,7 +59,8 @@ def summary(
         )
     if by_status["rejected"]:
         lines.append(
-            "Rejected rows were not sent: fix them (see the results file) and import them as a new file."
+            "Rejected rows were not sent: fix them in the file (see the results file) and run the same "
+            "command again; only rows not yet done are sent."
         )
     return "\n".join(lines)
 

@@ -25,6 +25,7 @@ class CheckedRow:
     """A record after checking: `body` (and its identities) when valid, else `code` and `message`."""
 
     row: int
+    role: str = ""
     email: str | None = None
     external_id: str | None = None
     body: bytes | None = None
@@ -47,19 +48,23 @@ def check(record: Record, mapping: ColumnMapping) -> CheckedRow:
         problems = field_errors(error.errors())
         listed = "; ".join(f"{problem.field} {problem.message}" for problem in problems)
         return CheckedRow(
-            record.row, email, external_id, code="VALIDATION_ERROR", message=f"Invalid fields: {listed}."
+            record.row,
+            email=email,
+            external_id=external_id,
+            code="VALIDATION_ERROR",
+            message=f"Invalid fields: {listed}.",
         )
     body = json.dumps(request.to_intercom(), ensure_ascii=False, separators=(",", ":")).encode()
     if len(body) > MAX_ROW_BYTES:
         return CheckedRow(
             record.row,
-            email,
-            external_id,
+            email=email,
+            external_id=external_id,
             code="ROW_TOO_LARGE",
             message=f"The contact is {len(body):,} bytes as JSON, over the {MAX_ROW_BYTES:,} a batch can "
             "carry; send fewer or shorter custom attributes.",
         )
-    return CheckedRow(record.row, email, external_id, body, identities(request))
+    return CheckedRow(record.row, request.role, email, external_id, body, identities(request))
 
 
 def identities(request: ContactRequest) -> tuple[str, ...]:

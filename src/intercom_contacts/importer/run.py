@@ -1,13 +1,15 @@
 """One import from start to end: read and check every row, then send the valid ones and follow them.
 
-Nothing is sent before the whole file has been read and checked. Then the valid rows go out in
-chunks, each with its idempotency key, while the batches already posted are followed through
+Nothing is sent before the whole file has been read and checked. A row whose content the last run's
+results file shows done is not sent again, and one it shows pending or failed is followed in the batch
+it was sent in (chunks.py: rows are known by their content). The other valid rows go out in chunks,
+each with its idempotency key, while the batches already posted are followed through
 `GET /contacts/batch/{id}` (the oldest few each poll: the worker drains the queue roughly in order).
 A batch's outcomes go to the ledger as it completes; the results file is written from the ledger at
 the end, or when the import stops part-way (Ctrl-C, an outage, a stalled batch) after reading the
 run log of every batch still followed, so the summary says what the service did up to that moment.
-Nothing is kept between runs: a re-run posts the same chunks under the same keys, gets the same
-batches back from the service, and follows them on.
+The results file is all that is kept between runs: without it, a re-run posts the same chunks under
+the same keys and the service answers with the batches it already has (for its 15 days).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
             options.save_mapping.write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n")
     with scratch_directory() as scratch, Ledger(scratch / LEDGER) as ledger:
         job = FileImport(contact_file, options, ledger, progress)
+        if api is not None:
+            ledger.read_earlier_results(options.results_path)
         job.read()
         progress.close(job.tally)
         if api is None:
@@ -77,25 +81,30 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
             job.send(api)
         except (ImportProblem, KeyboardInterrupt):
             progress.close(job.tally)
-            if job.submitted:
+            if job.submitted or job.carried:
                 job.read_run_logs(api)
                 ledger.write_results(options.results_path)
                 statuses = ledger.statuses()
-                out.write(report.summary(options.path, statuses, options.results_path, stopped=True) + "\n")
+                out.write(
+                    report.summary(
+                        options.path, statuses, options.results_path, ledger.done_before(), stopped=True
+                    )
+                    + "\n"
+                )
             raise
         progress.close(job.tally)
         ledger.write_results(options.results_path)
         statuses = ledger.statuses()
-        out.write(report.summary(options.path, statuses, options.results_path) + "\n")
+        out.write(report.summary(options.path, statuses, options.results_path, ledger.done_before()) + "\n")
         return report.succeeded(statuses)
 
 
 @dataclass
 class FollowedBatch:
-    chunk: chunks.Chunk
     batch_id: str
     counts: BatchCounts
     retried: bool = False
+    earlier: bool = False  # posted by an earlier run of the file
 
 
 @dataclass
@@ -108,9 +117,10 @@ class FileImport:
     progress: Progress
     tally: Tally = field(default_factory=Tally, init=False)
     submitted: int = field(default=0, init=False)  # chunks the service answered
+    carried: int = field(default=0, init=False)  # rows an earlier run sent: done, or followed
     _locally_rejected: int = field(default=0, init=False)
     _last_change: float = field(default_factory=time.monotonic, init=False)  # of any followed batch
-    _following: dict[int, FollowedBatch] = field(default_factory=dict, init=False)  # posted, not recorded
+    _following: dict[str, FollowedBatch] = field(default_factory=dict, init=False)  # by id, not recorded
 
     def read(self) -> None:
         """Check every row and keep it in the ledger; UsageProblem for a file that cannot be imported."""
@@ -143,14 +153,15 @@ class FileImport:
         """Post every chunk and follow every batch to its end (retrying failed items once if asked)."""
         self.tally.phase, self.tally.done = "sending", 0.0
         self.progress.show(self.tally)
-        run = chunks.run_id(self.file.digest, self.options.on_conflict, self.options.mapping.describe())
         waiting = deque(chunks.plan(self.ledger.body_sizes()))
         following = self._following
+        for batch_id, counts in self.ledger.followed_batches().items():
+            following[batch_id] = FollowedBatch(batch_id, counts, earlier=True)
         next_poll = time.monotonic()
         while waiting or following:
             if waiting:
-                chunk = waiting.popleft()
-                following[chunk.number] = self._submit(api, run, chunk)
+                batch = self._submit(api, waiting.popleft())
+                following[batch.batch_id] = batch
             if following and (not waiting or time.monotonic() >= next_poll):
                 time.sleep(max(0.0, next_poll - time.monotonic()))
                 self._poll(api, following)
@@ -170,7 +181,7 @@ class FileImport:
 
     def _record(self, api: BatchApi, batch: FollowedBatch) -> None:
         self.ledger.record(
-            batch.chunk,
+            batch.batch_id,
             (
                 Outcome(item.index, item.status, item.contact_id, item.code, item.message)
                 for item in api.items(batch.batch_id)
@@ -189,17 +200,28 @@ class FileImport:
             )
             self.tally.duplicate += 1
         else:
-            self.ledger.add_valid(checked.row, checked.email, checked.external_id, checked.body)
+            key = chunks.row_key(checked.body, checked.role, self.options.on_conflict)
+            earlier = self.ledger.earlier(key)
+            if earlier is not None and (earlier.done or earlier.followed):
+                self.ledger.add_earlier(checked.row, checked.email, checked.external_id, key, earlier)
+                self.carried += 1
+                self.tally.queued += 1
+                if earlier.status in COUNTED:
+                    setattr(self.tally, earlier.status, getattr(self.tally, earlier.status) + 1)
+            else:
+                self.ledger.add_valid(checked.row, checked.email, checked.external_id, checked.body, key)
 
-    def _submit(self, api: BatchApi, run: str, chunk: chunks.Chunk) -> FollowedBatch:
+    def _submit(self, api: BatchApi, chunk: chunks.Chunk) -> FollowedBatch:
+        keys, bodies = zip(*self.ledger.chunk_rows(chunk), strict=True)
         accepted = api.submit(
-            chunks.body(self.ledger.bodies(chunk)),
-            key=chunks.chunk_key(run, chunk),
+            chunks.body(bodies),
+            key=chunks.chunk_key(self.options.on_conflict, keys),
             on_conflict=self.options.on_conflict,
         )
         self.submitted += 1
+        self.ledger.sent(chunk, accepted.batch_id)
         self.ledger.record(
-            chunk,
+            accepted.batch_id,
             (
                 Outcome(item.index, PENDING)
                 if item.status == "queued"
@@ -208,15 +230,22 @@ class FileImport:
             ),
         )
         self.tally.queued += accepted.queued
-        batch = FollowedBatch(chunk, accepted.batch_id, BatchCounts(total=0))
+        batch = FollowedBatch(accepted.batch_id, BatchCounts(total=0))
         self._recount(
             batch, BatchCounts(total=chunk.size, pending=accepted.queued, rejected=accepted.rejected)
         )
         return batch
 
-    def _poll(self, api: BatchApi, following: dict[int, FollowedBatch]) -> None:
+    def _poll(self, api: BatchApi, following: dict[str, FollowedBatch]) -> None:
         for batch in list(following.values())[:FOLLOW_WINDOW]:
-            state = api.state(batch.batch_id)
+            try:
+                state = api.state(batch.batch_id)
+            except ImportStopped as stopped:
+                if not (batch.earlier and stopped.code == "BATCH_NOT_FOUND"):
+                    raise
+                self.ledger.expire(batch.batch_id, expired_message(batch.batch_id))
+                del following[batch.batch_id]
+                continue
             self._recount(batch, state.counts)
             if state.status != "completed":
                 continue
@@ -225,9 +254,9 @@ class FileImport:
                 batch.retried = True
                 continue
             self._record(api, batch)
-            del following[batch.chunk.number]
+            del following[batch.batch_id]
 
-    def _check_stalled(self, following: dict[int, FollowedBatch]) -> None:
+    def _check_stalled(self, following: dict[str, FollowedBatch]) -> None:
         """The worker drains the queue roughly in order, so the oldest batches always move while it works."""
         stalled_for = time.monotonic() - self._last_change
         if following and stalled_for > self.options.stall_minutes * 60:
@@ -251,4 +280,11 @@ class FileImport:
             )
         batch.counts = counts
         resolved = self.tally.finished + self.tally.rejected - self._locally_rejected
-        self.tally.done = resolved / max(self.ledger.valid, 1)
+        self.tally.done = resolved / max(self.ledger.valid + self.carried, 1)
+
+
+def expired_message(batch_id: str) -> str:
+    return (
+        f"The service no longer keeps batch {batch_id} (batches are kept 15 days), so what became of this "
+        "row cannot be known: look for the contact in Intercom; to send it again, import it from a new file."
+    )
