@@ -1,9 +1,10 @@
 """`intercom-contacts`: the service's command line. `import` sends a CSV or JSON Lines file of contacts
 through the batch API, with a live progress bar and a results file (README, "Import a file").
 
-Exit codes: 0 every row created, existing or updated; 1 some failed or were rejected, or the import
-stopped part-way (run the same command again to resume); 2 a usage or file problem, nothing sent;
-130 interrupted (Ctrl-C; resume the same way).
+Exit codes: 0 every row created, existing, updated or a duplicate of one; 1 some failed or were
+rejected, or the import stopped part-way (run the same command again to resume: rows already done
+are not sent again); 2 a usage or file problem, nothing sent; 130 interrupted (Ctrl-C; resume the
+same way).
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
         "--save-mapping", metavar="FILE", help="write the mapping in use as JSON, for --mapping next time"
     )
     mapping.add_argument(
-        "--role", choices=("user", "lead"), help="the role of rows that do not give one (default: user)"
+        "--role",
+        choices=("user", "lead"),
+        help="the role of rows that do not give one (a CSV without a role column: user)",
     )
     mapping.add_argument(
         "--attribute",
@@ -129,7 +132,11 @@ def _parser() -> argparse.ArgumentParser:
         help="when the user exists: keep it (return, the default), update it, or fail the row",
     )
     run = command.add_argument_group("how it runs")
-    run.add_argument("--dry-run", action="store_true", help="only check every row and print the report")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the mapping, check every row and print the report; send nothing",
+    )
     run.add_argument(
         "--retry-failed", action="store_true", help="send the batches' failed rows back once, and follow them"
     )

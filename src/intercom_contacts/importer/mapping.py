@@ -211,7 +211,7 @@ class ColumnMapping:
             lines.append(
                 f"Not sent: {', '.join(self.not_sent)} (no contact field has the name). To send one, "
                 f"name its field: --map '{example}=FIELD' (e.g. custom_attributes.NAME, an attribute the "
-                "workspace has); --map COLUMN=ignore hides it here."
+                f"workspace has), or --map '{example}=ignore' to leave it out on purpose."
             )
         return lines
 
