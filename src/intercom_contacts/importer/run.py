@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -58,16 +58,13 @@ class ImportOptions:
 def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progress, out: TextIO) -> bool:
     """Import the file (only check it when `api` is None) and print the summary (or the dry run's report).
 
-    True when every row was created, existing or updated (for a dry run: was valid). When the import
-    stops part-way, the results so far and the summary are written before the problem is raised again.
+    True when every row was created, existing, updated or a duplicate of one (for a dry run: none was
+    rejected). When the import stops part-way, the results so far and the summary are written before
+    the problem is raised again.
     """
     contact_file = ContactFile.open(options.path)
     if contact_file.format == "csv":
-        options.mapping.use_header(contact_file.columns)
-        out.write("\n".join(options.mapping.header_lines(contact_file.columns)) + "\n")
-        if options.save_mapping is not None:
-            fields = options.mapping.header_fields(contact_file.columns)
-            options.save_mapping.write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n")
+        _show_mapping(contact_file.columns, options, out)
     with scratch_directory() as scratch, Ledger(scratch / LEDGER) as ledger:
         job = FileImport(contact_file, options, ledger, progress)
         if api is not None:
@@ -83,20 +80,32 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
             progress.close(job.tally)
             if job.submitted or job.carried:
                 job.read_run_logs(api)
-                ledger.write_results(options.results_path)
-                statuses = ledger.statuses()
-                out.write(
-                    report.summary(
-                        options.path, statuses, options.results_path, ledger.done_before(), stopped=True
-                    )
-                    + "\n"
-                )
+                _finish(options, ledger, out, stopped=True)
             raise
         progress.close(job.tally)
-        ledger.write_results(options.results_path)
-        statuses = ledger.statuses()
-        out.write(report.summary(options.path, statuses, options.results_path, ledger.done_before()) + "\n")
-        return report.succeeded(statuses)
+        return report.succeeded(_finish(options, ledger, out))
+
+
+def _show_mapping(columns: tuple[str, ...], options: ImportOptions, out: TextIO) -> None:
+    """A CSV header's mapping, before the file is read: a column that is not sent is named."""
+    options.mapping.use_header(columns)
+    out.write("\n".join(options.mapping.header_lines(columns)) + "\n")
+    if options.save_mapping is not None:
+        fields = options.mapping.header_fields(columns)
+        options.save_mapping.write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n")
+
+
+def _finish(
+    options: ImportOptions, ledger: Ledger, out: TextIO, *, stopped: bool = False
+) -> Counter[tuple[str, str | None]]:
+    """The results file and the summary; the statuses they count."""
+    ledger.write_results(options.results_path)
+    statuses = ledger.statuses()
+    summary = report.summary(
+        options.path, statuses, options.results_path, ledger.done_before(), stopped=stopped
+    )
+    out.write(summary + "\n")
+    return statuses
 
 
 @dataclass
