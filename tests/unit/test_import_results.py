@@ -112,3 +112,21 @@ def test_bodies_come_back_per_chunk_in_order(ledger: Ledger) -> None:
         ledger.add_valid(row, None, f"u{row}", f'{{"n":{row}}}'.encode(), f"k{row}")
     assert ledger.chunk_rows(Chunk(1, 2, 2)) == [("k4", b'{"n":4}'), ("k5", b'{"n":5}')]
     assert list(ledger.body_sizes()) == [7] * 5
+
+
+def test_a_row_the_service_refused_is_not_sent_again_but_one_refused_before_sending_is(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    # Given results with a row the service refused at intake, and one refused by the check before sending
+    ledger.add_valid(2, "a@example.com", None, b"{}", "k2")
+    ledger.sent(Chunk(0, 0, 1), "b1")
+    ledger.record("b1", [Outcome(0, "rejected", code="VALIDATION_ERROR", message="x")])
+    ledger.add_rejected(3, "bad", None, "VALIDATION_ERROR", "Invalid fields.")
+    ledger.write_results(tmp_path / "results.csv")
+    # When the next run reads them
+    with Ledger(tmp_path / "next.sqlite") as following:
+        following.read_earlier_results(tmp_path / "results.csv")
+        refused = following.earlier("k2")
+    # Then the row the service refused keeps its outcome instead of being sent again
+    assert refused is not None
+    assert (refused.kept, refused.status, refused.code) == (True, "rejected", "VALIDATION_ERROR")

@@ -73,6 +73,13 @@ class EarlierOutcome:
     def followed(self) -> bool:
         return self.status in FOLLOWED and self.batch_id is not None and self.batch_index is not None
 
+    @property
+    def kept(self) -> bool:
+        """Not sent again: done, followed in its batch, or refused by the service (sending the same
+        content again would only be refused again, and would shift the chunks after it)."""
+        sent = self.batch_id is not None and self.batch_index is not None
+        return self.done or self.followed or (self.status == "rejected" and sent)
+
 
 class Ledger:
     def __init__(self, path: Path) -> None:
@@ -125,7 +132,7 @@ class Ledger:
                             int(line["batch_index"]) if line["batch_index"].isdigit() else None,
                         )
                         for line in reader
-                        if line["row_key"] and line["status"] in (*FINISHED, *FOLLOWED)
+                        if line["row_key"] and line["status"] in (*FINISHED, *FOLLOWED, "rejected")
                     ),
                 )
         except (OSError, UnicodeDecodeError, csv.Error):  # none, or not one this tool wrote

@@ -211,10 +211,10 @@ class FileImport:
         else:
             key = chunks.row_key(checked.body, checked.role, self.options.on_conflict)
             earlier = self.ledger.earlier(key)
-            if earlier is not None and (earlier.done or earlier.followed):
+            if earlier is not None and earlier.kept:
                 self.ledger.add_earlier(checked.row, checked.email, checked.external_id, key, earlier)
                 self.carried += 1
-                self.tally.queued += 1
+                self.tally.queued += earlier.status != "rejected"
                 if earlier.status in COUNTED:
                     setattr(self.tally, earlier.status, getattr(self.tally, earlier.status) + 1)
             else:
