@@ -58,6 +58,7 @@ class FakeBatchApi:
     faults: deque[int | tuple[int, str]] = field(default_factory=deque)
     queue_refusals: int = 0  # POSTs whose last item SQS "refuses" (answered 503 with failed items)
     paused: bool = False  # the worker makes no progress
+    worker_limit: int | None = None  # the worker stops once Intercom holds this many contacts
     down_after_posts: int | None = None  # every request after this many batch POSTs is answered 503
     max_page: int = 1000  # the most items a GET answers, whatever limit asks
     run_log: bool = True  # False: a deployment from before GET /contacts/batch/{id}, no batch_id
@@ -192,6 +193,8 @@ class FakeBatchApi:
         if self.paused:
             return
         for item in [item for item in batch.items if item.status == "pending"][: self.per_poll]:
+            if self.worker_limit is not None and len(self.contacts) >= self.worker_limit:
+                return
             assert item.contact is not None
             item.attempts += 1
             email = str(item.contact.get("email") or "")

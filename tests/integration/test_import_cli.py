@@ -475,10 +475,11 @@ def test_a_batch_with_no_progress_for_the_stall_time_stops_the_import_saying_so(
 def test_the_summary_after_ctrl_c_says_what_the_run_log_holds_at_that_moment(
     api: FakeBatchApi, tmp_path: Path
 ) -> None:
-    # Given 2,500 rows and a worker that finishes 100 rows of a batch each time it is asked about
+    # Given 2,500 rows (three batches), and a worker that finishes 100 rows of a batch each time it is
+    # asked about and stops at 300: none of the batches completes
     path = _contacts_file(tmp_path, 2500)
-    api.per_poll = 100
-    # When the command gets SIGINT once Intercom holds some of the rows, none of their batches complete
+    api.per_poll, api.worker_limit = 100, 300
+    # When the command gets SIGINT once Intercom holds those 300
     command = [sys.executable, "-m", "intercom_contacts.cli", "import", str(path), "--api", api.url]
     process = subprocess.Popen(
         [*command, "--api-key", API_KEY, "--poll-seconds", "0.05"],
@@ -489,13 +490,12 @@ def test_the_summary_after_ctrl_c_says_what_the_run_log_holds_at_that_moment(
     )
     deadline = time.monotonic() + 60
     while len(api.contacts) < 300 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.01)
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
-    # Then the results and the summary count every row Intercom holds as created, the rest as pending
+    # Then the results and the summary count the 300 rows Intercom holds as created, the rest as pending
     results = _results(path)
-    statuses = Counter(row["status"] for row in results)
-    assert statuses == {"created": len(api.contacts), "pending": 2500 - len(api.contacts)}
-    assert f"created {len(api.contacts):>12,}" in out
+    assert Counter(row["status"] for row in results) == {"created": 300, "pending": 2200}
+    assert "  created          300\n" in out
     _assert_results_match_intercom(results, api)
