@@ -1,9 +1,10 @@
 """`intercom-contacts`: the service's command line. `import` sends a CSV or JSON Lines file of contacts
 through the batch API, with a live progress bar and a results file (README, "Import a file").
 
-Exit codes: 0 every row created, existing or updated; 1 some failed or were rejected, or the import
-stopped part-way (run the same command again to resume); 2 a usage or file problem, nothing sent;
-130 interrupted (Ctrl-C; resume the same way).
+Exit codes: 0 every row created, existing, updated or a duplicate of one; 1 some failed or were
+rejected, or the import stopped part-way (run the same command again to resume: rows already done
+are not sent again); 2 a usage or file problem, nothing sent; 130 interrupted (Ctrl-C; resume the
+same way).
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ from pathlib import Path
 
 from intercom_contacts.importer import target
 from intercom_contacts.importer.client import BatchApi
-from intercom_contacts.importer.mapping import ColumnMapping, Kind, parse_attribute_option
+from intercom_contacts.importer.mapping import (
+    ColumnMapping,
+    Kind,
+    parse_attribute_option,
+    parse_map_option,
+    read_mapping_file,
+)
 from intercom_contacts.importer.problems import ImportProblem
 from intercom_contacts.importer.progress import progress_for
-from intercom_contacts.importer.run import POLL_SECONDS, ImportOptions, run_import
+from intercom_contacts.importer.run import POLL_SECONDS, STALL_MINUTES, ImportOptions, run_import
 from intercom_contacts.models.contact import OnConflict
 
 INTERRUPTED = 130
@@ -40,10 +47,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    fields = read_mapping_file(Path(args.mapping)) if args.mapping else {}
+    fields.update(parse_map_option(option) for option in args.map)
     mapping = ColumnMapping(
         dict(parse_attribute_option(option) for option in args.attribute),
         ignored=args.ignore,
         default_role=args.role,
+        fields=fields,
     )
     options = ImportOptions(
         Path(args.file),
@@ -51,6 +61,8 @@ def _import(args: argparse.Namespace) -> int:
         OnConflict(args.on_conflict),
         retry_failed=args.retry_failed,
         poll_seconds=args.poll_seconds,
+        stall_minutes=args.stall_minutes,
+        save_mapping=Path(args.save_mapping) if args.save_mapping else None,
     )
     api = None
     if not args.dry_run:
@@ -79,8 +91,30 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     command.add_argument("file", metavar="FILE")
-    mapping = command.add_argument_group("what the rows become")
-    mapping.add_argument("--role", choices=("user", "lead"), help="the role of rows that do not give one")
+    mapping = command.add_argument_group(
+        "what the rows become",
+        "CSV headers are matched loosely (case, spaces, - and _ aside; Email Address, Phone Number, User ID, "
+        "Signup Date, First Name + Last Name, ...); a column nothing matches is not sent, and the mapping "
+        "is printed first",
+    )
+    mapping.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="send COLUMN as FIELD: a contact field, custom_attributes.NAME, or ignore; repeatable",
+    )
+    mapping.add_argument(
+        "--mapping", metavar="FILE", help="a JSON object of COLUMN: FIELD, as --map takes them (--map wins)"
+    )
+    mapping.add_argument(
+        "--save-mapping", metavar="FILE", help="write the mapping in use as JSON, for --mapping next time"
+    )
+    mapping.add_argument(
+        "--role",
+        choices=("user", "lead"),
+        help="the role of rows that do not give one (a CSV without a role column: user)",
+    )
     mapping.add_argument(
         "--attribute",
         action="append",
@@ -98,7 +132,11 @@ def _parser() -> argparse.ArgumentParser:
         help="when the user exists: keep it (return, the default), update it, or fail the row",
     )
     run = command.add_argument_group("how it runs")
-    run.add_argument("--dry-run", action="store_true", help="only check every row and print the report")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the mapping, check every row and print the report; send nothing",
+    )
     run.add_argument(
         "--retry-failed", action="store_true", help="send the batches' failed rows back once, and follow them"
     )
@@ -108,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
         default=POLL_SECONDS,
         metavar="SECONDS",
         help=f"how often to ask how the batches are doing (default {POLL_SECONDS:g})",
+    )
+    run.add_argument(
+        "--stall-minutes",
+        type=_positive,
+        default=STALL_MINUTES,
+        metavar="MINUTES",
+        help=f"stop (BATCH_STALLED) when no followed row changes for this long (default {STALL_MINUTES:g})",
     )
     where = command.add_argument_group(
         "where to send", "default: CONTACTS_API_URL and CONTACTS_API_KEY, else the local stack of `make run`"
@@ -127,7 +172,7 @@ def _positive(text: str) -> float:
     except ValueError:
         value = 0.0
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
     return value
 
 

@@ -54,9 +54,11 @@ class FakeBatchApi:
     contacts: list[dict[str, Any]] = field(default_factory=list)  # what Intercom would hold, in order
     queued: Counter[str] = field(default_factory=Counter)  # item idempotency key -> times queued
     requests: list[tuple[str, str]] = field(default_factory=list)
-    faults: deque[int] = field(default_factory=deque)  # statuses answered to the next requests
+    # statuses (or status and code) answered to the next requests
+    faults: deque[int | tuple[int, str]] = field(default_factory=deque)
     queue_refusals: int = 0  # POSTs whose last item SQS "refuses" (answered 503 with failed items)
     paused: bool = False  # the worker makes no progress
+    worker_limit: int | None = None  # the worker stops once Intercom holds this many contacts
     down_after_posts: int | None = None  # every request after this many batch POSTs is answered 503
     max_page: int = 1000  # the most items a GET answers, whatever limit asks
     run_log: bool = True  # False: a deployment from before GET /contacts/batch/{id}, no batch_id
@@ -111,7 +113,9 @@ class FakeBatchApi:
         with self.lock:
             self.requests.append((method, parts.path))
             if self.faults:
-                return self.faults.popleft(), {"code": "INTERNAL_ERROR", "message": "injected"}
+                fault = self.faults.popleft()
+                status, code = fault if isinstance(fault, tuple) else (fault, "INTERNAL_ERROR")
+                return status, {"code": code, "message": "injected"}
             if self.down_after_posts is not None and self.posts() > self.down_after_posts:
                 return 503, {"code": "SERVICE_UNAVAILABLE", "message": "down"}
             if {name.lower(): value for name, value in headers.items()}.get("x-api-key") != API_KEY:
@@ -189,6 +193,8 @@ class FakeBatchApi:
         if self.paused:
             return
         for item in [item for item in batch.items if item.status == "pending"][: self.per_poll]:
+            if self.worker_limit is not None and len(self.contacts) >= self.worker_limit:
+                return
             assert item.contact is not None
             item.attempts += 1
             email = str(item.contact.get("email") or "")

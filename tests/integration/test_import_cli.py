@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from intercom_contacts import cli
 from intercom_contacts.importer import client
+from intercom_contacts.importer.scratch import LEDGER, remove_abandoned, scratch_directory
 from tests.integration.fake_batch_api import API_KEY, FakeBatchApi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -97,15 +99,16 @@ def test_a_file_with_bad_rows_duplicates_and_faults_ends_with_results_that_match
     assert [(by_row[n]["status"], by_row[n]["code"]) for n in range(2502, 2508)] == [
         ("rejected", "VALIDATION_ERROR"),
         ("rejected", "INVALID_VALUE"),
-        ("rejected", "DUPLICATE_ROW"),
-        ("rejected", "DUPLICATE_ROW"),
+        ("duplicate", ""),
+        ("duplicate", ""),
         ("failed", "INTERCOM_UNAVAILABLE"),
         ("existing", ""),
     ]
     assert "row 2" in by_row[2504]["message"]
     assert Counter(row["status"] for row in results) == {
         "created": 2500,
-        "rejected": 4,
+        "rejected": 2,
+        "duplicate": 2,
         "failed": 1,
         "existing": 1,
     }
@@ -114,10 +117,11 @@ def test_a_file_with_bad_rows_duplicates_and_faults_ends_with_results_that_match
     # And the summary counts each status and the progress went to stderr as plain lines
     out, err = capsys.readouterr()
     assert "created        2,500" in out
-    assert "rejected           4 (DUPLICATE_ROW 2, INVALID_VALUE 1, VALIDATION_ERROR 1)" in out
+    assert "rejected           2 (INVALID_VALUE 1, VALIDATION_ERROR 1)" in out
+    assert "duplicate          2" in out
     assert (
-        "sending 100%: read 2506, queued 2502, created 2500, existing 1, updated 0, failed 1, rejected 4"
-        in err
+        "sending 100%: read 2506, queued 2502, created 2500, existing 1, updated 0, failed 1, rejected 2, "
+        "duplicate 2" in err
     )
 
 
@@ -274,8 +278,7 @@ def test_a_dry_run_prints_every_problem_and_sends_nothing(
         (b"role,email,name\n", "NO_CONTACTS"),
         (b"role\temail\nlead\ta@example.com\n", "WRONG_DELIMITER"),
         ("role,email,name\nlead,a@example.com,Ren\xe9\n".encode("latin-1"), "NOT_UTF8"),
-        (b"role,email,company\nlead,a@example.com,X\n", "UNKNOWN_COLUMN"),
-        (b"email,name\na@example.com,Ann\n", "NO_ROLE"),
+        (b"role,email,E-mail\nlead,a@example.com,b@example.com\n", "AMBIGUOUS_COLUMNS"),
     ],
 )
 def test_odd_files_are_refused_with_exit_2_before_anything_is_sent(
@@ -348,3 +351,151 @@ def test_a_million_row_file_of_100_mb_is_imported_in_flat_memory(api: FakeBatchA
         assert sum(1 for _ in results) == 1_000_001
     assert max(api.queued.values()) == 1
     assert large_peak - small_peak < 30_000, (small_peak, large_peak)
+
+
+def test_a_row_repeating_an_earlier_one_is_a_duplicate_with_its_contact_and_no_failure(
+    api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a clean file whose row 4 repeats row 2's lead (email in capitals) and row 5 row 3's user
+    path = _contacts_file(
+        tmp_path, 2, extra=["lead,P0@EXAMPLE.COM,Lead again,,", "user,other@example.com,User again,u-1,"]
+    )
+    # When it is imported
+    code = _import(api, path)
+    # Then the import succeeds: the repeats are the same contacts, sent once
+    assert code == 0
+    results = {int(row["row"]): row for row in _results(path)}
+    assert [(results[n]["status"], results[n]["code"]) for n in (4, 5)] == [
+        ("duplicate", ""),
+        ("duplicate", ""),
+    ]
+    # And each names its first row's contact, which Intercom holds once
+    assert results[4]["contact_id"] == results[2]["contact_id"] != ""
+    assert results[5]["contact_id"] == results[3]["contact_id"] != ""
+    assert "row 2" in results[4]["message"]
+    assert len(api.contacts) == 2
+    # And the summary counts them as duplicates, without telling the user to fix anything
+    out = capsys.readouterr().out
+    assert "duplicate          2" in out
+    assert "fix them" not in out
+
+
+def test_the_scratch_directory_of_a_killed_import_is_removed_by_the_next_run(
+    api: FakeBatchApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an import killed with SIGKILL while it follows its batches, its scratch directory left behind
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    path = _contacts_file(tmp_path, 2500)
+    api.paused = True
+    command = [sys.executable, "-m", "intercom_contacts.cli", "import", str(path), "--api", api.url]
+    process = subprocess.Popen(
+        [*command, "--api-key", API_KEY, "--poll-seconds", "0.05"],
+        env={
+            **os.environ,
+            "TMPDIR": str(scratch),
+            "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not _following_all(api, chunks=3) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=30)
+    assert [p.name for p in scratch.glob("intercom-contacts-import-*/rows.sqlite")] == ["rows.sqlite"]
+    # When the same command runs again (the worker caught up)
+    api.paused = False
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert _import(api, path) == 0
+    # Then no scratch directory is left in the temp directory
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_running_imports_scratch_directory_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the scratch directory of an import that is still running
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with scratch_directory() as running:
+        (running / LEDGER).write_bytes(b"rows")
+        # When another import removes abandoned ones
+        remove_abandoned()
+        # Then this one is still there
+        assert (running / LEDGER).exists()
+
+
+def test_a_batch_still_in_progress_409_is_retried_and_the_import_completes(
+    api: FakeBatchApi, tmp_path: Path
+) -> None:
+    # Given a service that answers the first POSTs "409 REQUEST_IN_PROGRESS: retry in a few seconds"
+    api.faults.extend([(409, "REQUEST_IN_PROGRESS"), (409, "REQUEST_IN_PROGRESS")])
+    path = _contacts_file(tmp_path, 5)
+    # When the file is imported
+    code = _import(api, path)
+    # Then the POST was repeated until queued, and every row was created once
+    assert code == 0
+    assert api.posts() == 3
+    assert Counter(row["status"] for row in _results(path)) == {"created": 5}
+    _assert_results_match_intercom(_results(path), api)
+
+
+def test_a_409_in_progress_that_outlasts_every_retry_stops_saying_to_wait(
+    api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a service that answers 409 REQUEST_IN_PROGRESS to more attempts than the retries allow
+    api.faults.extend([(409, "REQUEST_IN_PROGRESS")] * 10)
+    # When a file is imported
+    code = _import(api, _contacts_file(tmp_path, 5))
+    # Then it stops with exit 1 and the code, saying to wait and run it again
+    assert code == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("REQUEST_IN_PROGRESS: ")
+    assert "wait a minute, then run the same command again" in last
+
+
+def test_a_batch_with_no_progress_for_the_stall_time_stops_the_import_saying_so(
+    api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a worker that makes no progress, and a stall time of a few milliseconds
+    api.paused = True
+    path = _contacts_file(tmp_path, 5)
+    # When the file is imported
+    code = _import(api, path, "--stall-minutes", "0.0001")
+    # Then the import stops with exit 1, naming the stalled batch and what to check
+    assert code == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("BATCH_STALLED: ")
+    assert next(iter(api.batches)) in last
+    # And the results say the rows are pending
+    assert Counter(row["status"] for row in _results(path)) == {"pending": 5}
+
+
+def test_the_summary_after_ctrl_c_says_what_the_run_log_holds_at_that_moment(
+    api: FakeBatchApi, tmp_path: Path
+) -> None:
+    # Given 2,500 rows (three batches), and a worker that finishes 100 rows of a batch each time it is
+    # asked about and stops at 300: none of the batches completes
+    path = _contacts_file(tmp_path, 2500)
+    api.per_poll, api.worker_limit = 100, 300
+    # When the command gets SIGINT once Intercom holds those 300
+    command = [sys.executable, "-m", "intercom_contacts.cli", "import", str(path), "--api", api.url]
+    process = subprocess.Popen(
+        [*command, "--api-key", API_KEY, "--poll-seconds", "0.05"],
+        env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(api.contacts) < 300 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    # Then the results and the summary count the 300 rows Intercom holds as created, the rest as pending
+    results = _results(path)
+    assert Counter(row["status"] for row in results) == {"created": 300, "pending": 2200}
+    assert "  created          300\n" in out
+    _assert_results_match_intercom(results, api)

@@ -1,4 +1,4 @@
-"""Chunks of the valid rows and their idempotency keys: the same file and options always give the same."""
+"""Chunks of the valid rows, each row's key and each chunk's idempotency key: the same content gives the same."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from intercom_contacts.importer.chunks import (
     body,
     chunk_key,
     plan,
-    run_id,
+    row_key,
 )
 from intercom_contacts.models.contact import OnConflict
-
-DIGEST = "ab" * 32
 
 
 def test_chunks_hold_at_most_1000_rows() -> None:
@@ -44,22 +42,30 @@ def test_the_body_is_the_rows_json_in_a_contacts_list() -> None:
     assert body([b'{"role":"lead"}', b'{"role":"user"}']) == b'{"contacts":[{"role":"lead"},{"role":"user"}]}'
 
 
-def test_keys_are_stable_for_the_same_file_and_options() -> None:
-    mapping = {"attributes": [["seats", "integer"]], "ignored": [], "default_role": None}
-    first = chunk_key(run_id(DIGEST, OnConflict.RETURN, mapping), Chunk(3, 3000, 1000))
-    again = chunk_key(run_id(DIGEST, OnConflict.RETURN, dict(mapping)), Chunk(3, 3000, 1000))
-    assert first == again
+LEAD, USER = b'{"role":"lead","email":"a@example.com"}', b'{"role":"user","email":"a@example.com"}'
 
 
-def test_keys_change_with_the_file_the_options_and_the_chunk() -> None:
-    mapping = {"attributes": [], "ignored": [], "default_role": None}
-    base = run_id(DIGEST, OnConflict.RETURN, mapping)
-    assert base != run_id("cd" * 32, OnConflict.RETURN, mapping)
-    assert base != run_id(DIGEST, OnConflict.UPDATE, mapping)
-    assert base != run_id(DIGEST, OnConflict.RETURN, {**mapping, "default_role": "lead"})
-    assert chunk_key(base, Chunk(0, 0, 1)) != chunk_key(base, Chunk(1, 1, 1))
+def test_a_rows_key_depends_on_its_content_only() -> None:
+    assert row_key(LEAD, "lead", OnConflict.RETURN) == row_key(LEAD, "lead", OnConflict.RETURN)
+    assert row_key(LEAD, "lead", OnConflict.RETURN) != row_key(
+        LEAD.replace(b"a@", b"b@"), "lead", OnConflict.RETURN
+    )
+
+
+def test_on_conflict_changes_a_users_key_but_not_a_leads() -> None:
+    # A lead is never in conflict: the same lead sent with another on_conflict would be a second lead
+    assert row_key(LEAD, "lead", OnConflict.RETURN) == row_key(LEAD, "lead", OnConflict.UPDATE)
+    assert row_key(USER, "user", OnConflict.RETURN) != row_key(USER, "user", OnConflict.UPDATE)
+
+
+def test_a_chunks_key_is_its_rows_keys_in_order_and_on_conflict() -> None:
+    rows = ["k1", "k2", "k3"]
+    assert chunk_key(OnConflict.RETURN, rows) == chunk_key(OnConflict.RETURN, list(rows))
+    assert chunk_key(OnConflict.RETURN, rows) != chunk_key(OnConflict.RETURN, ["k2", "k1", "k3"])
+    assert chunk_key(OnConflict.RETURN, rows) != chunk_key(OnConflict.RETURN, rows[:2])
+    assert chunk_key(OnConflict.RETURN, rows) != chunk_key(OnConflict.UPDATE, rows)
 
 
 def test_keys_are_printable_ascii_under_200_characters_with_room_for_the_item_index() -> None:
-    key = chunk_key(run_id(DIGEST, OnConflict.FAIL, {}), Chunk(999_999, 0, 1))
+    key = chunk_key(OnConflict.FAIL, [row_key(USER, "user", OnConflict.FAIL)] * 1000)
     assert re.fullmatch(r"[\x21-\x7e]{1,200}", f"{key}:999")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from intercom_contacts.importer.mapping import (
     RowRejected,
     convert,
     parse_attribute_option,
+    parse_map_option,
+    read_mapping_file,
 )
 from intercom_contacts.importer.problems import UsageProblem
 from intercom_contacts.models.contact import ContactRequest
@@ -132,19 +135,167 @@ def test_a_malformed_attribute_option_is_a_usage_problem(option: str) -> None:
     assert problem.value.code == "INVALID_OPTION"
 
 
-def test_a_header_column_nothing_maps_is_refused_listing_the_ways_to_map_it() -> None:
-    with pytest.raises(UsageProblem) as problem:
-        ColumnMapping().check_columns(["email", "role", "Company"])
-    assert problem.value.code == "UNKNOWN_COLUMN"
-    assert "'Company'" in problem.value.message
-    assert "--attribute" in problem.value.message
+def test_a_header_column_nothing_maps_is_not_sent_and_named_in_the_mapping() -> None:
+    # Given a header with a column no contact field has
+    mapping = ColumnMapping()
+    columns = ["email", "role", "Company"]
+    # When the header is matched
+    mapping.use_header(columns)
+    # Then the column is not sent, and the mapping says so and how to send it
+    assert mapping.not_sent == ["Company"]
+    assert mapping.contact({"email": "a@example.com", "role": "lead", "Company": "Acme"}) == {
+        "email": "a@example.com",
+        "role": "lead",
+    }
+    lines = mapping.header_lines(columns)
+    assert "  Company  -> not sent" in lines
+    assert "--map 'Company=FIELD'" in lines[-1]
 
 
-def test_a_header_without_a_role_column_needs_the_role_option() -> None:
+def test_rows_of_a_header_without_a_role_column_are_users_unless_the_role_option_says() -> None:
     # Given a header with no role column
     columns = ["email", "name"]
-    # Then without --role it is refused, and with it accepted
+    # When it is matched without --role, every row is a user, and the mapping says so
+    assumed = ColumnMapping()
+    assumed.use_header(columns)
+    assert assumed.contact({"email": "a@example.com"})["role"] == "user"
+    assert "every row is a user" in assumed.header_lines(columns)[-1]
+    # And with --role lead every row is a lead
+    leads = ColumnMapping(default_role="lead")
+    leads.use_header(columns)
+    assert leads.contact({"email": "a@example.com"})["role"] == "lead"
+
+
+CRM_HEADER = ["First Name", "Last Name", "Email", "Phone Number", "Company", "Plan", "Signup Date"]
+
+
+def test_a_crm_export_header_is_matched_loosely_and_first_and_last_name_make_the_name() -> None:
+    # Given a CRM export's header
+    mapping = ColumnMapping()
+    # When it is matched and a row becomes a contact
+    mapping.use_header(CRM_HEADER)
+    row = dict(
+        zip(
+            CRM_HEADER,
+            ["Ann", "Lee", "ann@example.com", "+1 555 0100", "Acme", "pro", "2025-01-31"],
+            strict=True,
+        )
+    )
+    # Then email, phone, the date as Unix seconds and the joined name are sent; Company and Plan are not
+    assert mapping.contact(row) == {
+        "name": "Ann Lee",
+        "email": "ann@example.com",
+        "phone": "+1 555 0100",
+        "signed_up_at": 1738281600,
+        "role": "user",
+    }
+    assert mapping.not_sent == ["Company", "Plan"]
+    assert mapping.header_fields(CRM_HEADER) == {
+        "First Name": "name",
+        "Last Name": "name",
+        "Email": "email",
+        "Phone Number": "phone",
+        "Company": "ignore",
+        "Plan": "ignore",
+        "Signup Date": "signed_up_at",
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("E-mail", "email"),
+        ("Email Address", "email"),
+        ("EMAIL_ADDRESS", "email"),
+        ("Mobile", "phone"),
+        ("User ID", "external_id"),
+        ("External ID", "external_id"),
+        ("external-id", "external_id"),
+        ("Created At", "signed_up_at"),
+        ("Last Seen At", "last_seen_at"),
+        ("Full Name", "name"),
+    ],
+)
+def test_headers_match_fields_whatever_their_case_spaces_dashes_or_synonym(header: str, field: str) -> None:
+    mapping = ColumnMapping(default_role="lead")
+    mapping.use_header([header])
+    target = mapping.target(header)
+    assert target is not None
+    assert (target.name, target.attribute) == (field, False)
+
+
+def test_a_name_column_wins_over_first_and_last_name_columns() -> None:
+    mapping = ColumnMapping()
+    mapping.use_header(["Name", "First Name", "email"])
+    assert (
+        mapping.contact({"Name": "Ann Lee", "First Name": "Ann", "email": "a@example.com"})["name"]
+        == "Ann Lee"
+    )
+    assert mapping.not_sent == ["First Name"]
+
+
+def test_the_map_option_names_a_columns_field_an_attribute_or_ignore() -> None:
+    # Given unusual headers, each named with --map
+    mapping = ColumnMapping(
+        {"Seats": Kind.INTEGER},
+        fields=dict(
+            parse_map_option(option)
+            for option in ["Courriel=email", "Seats=custom_attributes.seats", "Notes=ignore", "Kind=role"]
+        ),
+    )
+    columns = ["Courriel", "Seats", "Notes", "Kind"]
+    # When the header is matched
+    mapping.use_header(columns)
+    # Then each goes where --map says, typed by --attribute, and nothing is left unmapped
+    assert mapping.contact({"Courriel": "a@example.com", "Seats": "3", "Notes": "x", "Kind": "lead"}) == {
+        "email": "a@example.com",
+        "role": "lead",
+        "custom_attributes": {"seats": 3},
+    }
+    assert mapping.not_sent == []
+    assert "  Notes     -> ignored" in mapping.header_lines(columns)
+
+
+@pytest.mark.parametrize("option", ["Email", "Email=mail", "Plan=custom_attributes.a.b", "X="])
+def test_a_map_option_without_a_known_field_is_a_usage_problem(option: str) -> None:
     with pytest.raises(UsageProblem) as problem:
-        ColumnMapping().check_columns(columns)
-    assert problem.value.code == "NO_ROLE"
-    ColumnMapping(default_role="lead").check_columns(columns)
+        parse_map_option(option)
+    assert problem.value.code == "INVALID_OPTION"
+    assert "custom_attributes.NAME" in problem.value.message
+
+
+def test_two_columns_that_mean_one_field_are_refused_saying_which_to_leave_out() -> None:
+    with pytest.raises(UsageProblem) as problem:
+        ColumnMapping().use_header(["Email", "E-mail", "role"])
+    assert problem.value.code == "AMBIGUOUS_COLUMNS"
+    assert "--map 'E-mail=ignore'" in problem.value.message
+
+
+def test_a_mapping_file_is_read_as_map_options(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.json"
+    path.write_text('{"Courriel": "email", "Plan": "custom_attributes.plan", "Notes": "IGNORE"}')
+    assert read_mapping_file(path) == {
+        "Courriel": "email",
+        "Plan": "custom_attributes.plan",
+        "Notes": "ignore",
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (None, "MAPPING_NOT_FOUND"),
+        ("{not json", "INVALID_MAPPING"),
+        ('["email"]', "INVALID_MAPPING"),
+        ('{"A": "nope"}', "INVALID_OPTION"),
+    ],
+)
+def test_a_mapping_file_that_cannot_be_used_is_a_usage_problem(
+    tmp_path: Path, content: str | None, code: str
+) -> None:
+    path = tmp_path / "mapping.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(UsageProblem) as problem:
+        read_mapping_file(path)
+    assert problem.value.code == code

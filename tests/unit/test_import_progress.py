@@ -52,12 +52,13 @@ def test_a_line_names_every_count_the_rate_and_the_eta() -> None:
         10,
         7,
     )
-    tally.done = 0.2
+    tally.duplicate, tally.done = 2, 0.2
     # When it is time for a line
     progress.show(tally)
     # Then the line says each count, the rate over the phase and the time left at that rate
     assert out.getvalue().splitlines()[-1] == (
-        "sending 20%: read 5000, queued 3000, created 900, existing 60, updated 30, failed 10, rejected 7; "
+        "sending 20%: read 5000, queued 3000, created 900, existing 60, updated 30, failed 10, rejected 7, "
+        "duplicate 2; "
         "100 rows/s, ETA 0:40"
     )
 

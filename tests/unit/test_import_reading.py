@@ -3,7 +3,6 @@ that cannot be imported refused with a code and what to do."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -102,15 +101,10 @@ def test_json_lines_give_one_record_per_object_with_custom_attributes_as_columns
     assert [(record.row, bool(record.problem)) for record in records[1:]] == [(3, True), (4, True)]
 
 
-def test_the_digest_is_the_sha256_of_the_whole_file_once_read(tmp_path: Path) -> None:
-    # Given a file
+def test_every_byte_read_is_counted_for_the_progress_bar(tmp_path: Path) -> None:
     content = "email,role\na@example.com,lead\n"
-    path = _write(tmp_path, content)
-    contact_file = ContactFile.open(path)
-    # When its records are read to the end
+    contact_file = ContactFile.open(_write(tmp_path, content))
     list(contact_file.records())
-    # Then its digest is that of its bytes, and every byte was counted for the progress bar
-    assert contact_file.digest == hashlib.sha256(content.encode()).hexdigest()
     assert contact_file.bytes_read == len(content)
 
 

@@ -98,7 +98,7 @@ def _read(tmp_path: Path, ledger: Ledger, content: str, name: str = "contacts.cs
     return job
 
 
-def test_reading_a_file_keeps_valid_rows_and_rejects_later_duplicates_naming_the_first(
+def test_reading_a_file_keeps_valid_rows_and_marks_later_duplicates_naming_the_first(
     tmp_path: Path, ledger: Ledger
 ) -> None:
     # Given leads where row 4 repeats row 2's email (other case), and an invalid row 3 with the same email
@@ -106,12 +106,11 @@ def test_reading_a_file_keeps_valid_rows_and_rejects_later_duplicates_naming_the
     # When the file is read
     job = _read(tmp_path, ledger, content)
     # Then rows 2 and 5 are valid, row 4 a duplicate of row 2, row 3 invalid
-    assert (job.tally.read, job.tally.rejected, ledger.valid) == (4, 2, 2)
-    assert [(row, code) for row, code, _ in ledger.rejected()] == [
-        (3, "VALIDATION_ERROR"),
-        (4, "DUPLICATE_ROW"),
-    ]
-    assert "row 2" in next(message for row, _, message in ledger.rejected() if row == 4)
+    assert (job.tally.read, job.tally.rejected, job.tally.duplicate, ledger.valid) == (4, 1, 1, 2)
+    assert [(row, code) for row, code, _ in ledger.rejected()] == [(3, "VALIDATION_ERROR")]
+    assert ledger.statuses()[("duplicate", None)] == 1
+    ledger.write_results(tmp_path / "results.csv")
+    assert "row 2" in (tmp_path / "results.csv").read_text().splitlines()[3]
 
 
 def test_a_header_without_contacts_is_refused(tmp_path: Path, ledger: Ledger) -> None:

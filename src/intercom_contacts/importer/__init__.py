@@ -4,6 +4,7 @@ source.py    read CSV or JSON Lines as a stream of records, hashing the bytes on
 mapping.py   columns to contact fields and custom attributes, values to the types Intercom wants
 rows.py      each record checked with the service's own ContactRequest; duplicates within the file
 ledger.py    every row's state in a scratch SQLite file, so memory stays flat; the results file
+scratch.py   the scratch directory, and removing those of imports that were killed
 chunks.py    chunks of up to 1,000 rows and the idempotency key of each
 client.py    the batch API over urllib3, with retries
 run.py       read and check, then send, follow and retry: one import from start to end

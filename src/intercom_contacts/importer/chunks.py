@@ -1,18 +1,19 @@
-"""The valid rows in chunks for `POST /contacts/batch`, and each chunk's idempotency key.
+"""The valid rows in chunks for `POST /contacts/batch`, each row's key and each chunk's idempotency key.
 
-A chunk holds up to 1,000 rows and stays under the API's body limit. Chunks and keys depend only on
-the file's bytes and the options that change what is sent, so running the same import again posts
-the same chunks with the same keys: the service answers with the batches it already has and queues
-nothing twice.
+A row's key is a hash of what it sends (its body as validated, and `on_conflict` for a user, the only
+role it changes anything for): the same content is the same row wherever it moves in the file. The
+results file records each row's key with where it was sent, so the next run sends again only rows
+whose content it has not seen done (run.py). The API takes one Idempotency-Key per batch (its items
+are keyed `<key>:<index>`), so a chunk's key is a hash of its rows' keys in order: the same rows in
+the same order post the same batch, and a run stopped part-way posts the rest under the keys it had.
+A chunk holds up to 1,000 rows and stays under the API's body limit.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from intercom_contacts.models.batch import MAX_BATCH_ITEMS
 from intercom_contacts.models.contact import OnConflict
@@ -25,7 +26,7 @@ MAX_ROW_BYTES = MAX_CHUNK_BYTES - len(b"".join(ENVELOPE))
 KEY_PREFIX = "intercom-contacts-import"
 # Part of every key: a change to how rows become bodies must bump it, or a re-run would post a
 # different body under a key the service has seen (IDEMPOTENCY_KEY_REUSED).
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,14 @@ def body(contacts: Sequence[bytes]) -> bytes:
     return ENVELOPE[0] + b",".join(contacts) + ENVELOPE[1]
 
 
-def run_id(file_digest: str, on_conflict: OnConflict, mapping: Mapping[str, Any]) -> str:
-    """Names one import: the file's content and every option that changes what is sent."""
-    options = json.dumps(
-        {"version": KEY_VERSION, "on_conflict": on_conflict.value, "mapping": mapping}, sort_keys=True
-    )
-    return hashlib.sha256(f"{file_digest}\n{options}".encode()).hexdigest()[:40]
+def row_key(body: bytes, role: str, on_conflict: OnConflict) -> str:
+    """What a row sends; a lead's does not depend on `on_conflict` (leads never conflict), so a lead
+    done by a run with `--on-conflict return` is not created again by one with `update`."""
+    conflict = on_conflict.value if role == "user" else ""
+    return hashlib.sha256(f"{KEY_VERSION}\n{conflict}\n".encode() + body).hexdigest()[:32]
 
 
-def chunk_key(run: str, chunk: Chunk) -> str:
+def chunk_key(on_conflict: OnConflict, row_keys: Sequence[str]) -> str:
     """Printable ASCII, well under the API's 200 characters, with room for the service's `:index`."""
-    return f"{KEY_PREFIX}-{run}-{chunk.number}"
+    rows = hashlib.sha256(f"{KEY_VERSION}\n{on_conflict.value}\n{','.join(row_keys)}".encode())
+    return f"{KEY_PREFIX}-{rows.hexdigest()[:40]}"

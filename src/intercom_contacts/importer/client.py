@@ -1,9 +1,11 @@
 """The batch API over HTTP: `POST /contacts/batch`, `GET /contacts/batch/{id}` and its retry endpoint.
 
-urllib3's Retry repeats 429s, 5xx answers and connection errors with exponential backoff, honouring
-Retry-After. POSTs are repeated too, which is safe: a batch carries its Idempotency-Key (the same key
-and body answer the same batch and queue nothing twice), and asking to retry a batch's failed items
-again finds none left to requeue.
+urllib3's Retry repeats 429s, 5xx answers, connection errors and 409 REQUEST_IN_PROGRESS (the same
+batch is being queued by an earlier request that timed out on our side: "retry in a few seconds") with
+exponential backoff, honouring Retry-After. POSTs are repeated too, which is safe: a batch carries its
+Idempotency-Key (the same key and body answer the same batch and queue nothing twice), and asking to
+retry a batch's failed items again finds none left to requeue. The batch endpoints answer 409 for
+nothing else.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ RETRY = Retry(
     total=8,
     backoff_factor=0.5,
     backoff_max=30,
-    status_forcelist=(429, 500, 502, 503, 504),
+    status_forcelist=(409, 429, 500, 502, 503, 504),
     allowed_methods=frozenset({"GET", "POST"}),
     redirect=0,  # never follow a redirect with the API key
     raise_on_redirect=False,
@@ -34,6 +36,15 @@ RETRY = Retry(
 TIMEOUT = urllib3.Timeout(connect=5, read=60)
 PAGE_LIMIT = 1000
 RESUME_HINT = "run the same command again to resume: nothing is queued twice"
+
+# Answers that stop the import, by their code, and what to do.
+STOPPED_BY = {
+    "IDEMPOTENCY_KEY_REUSED": "The service already holds a batch of this import (same rows, same options) "
+    "with different contacts: another version of this tool started it. Finish it with that version, or "
+    "report this.",
+    "REQUEST_IN_PROGRESS": "The service was still queueing a chunk of this import for an earlier request "
+    f"after every retry (is the same import running elsewhere?); wait a minute, then {RESUME_HINT}.",
+}
 
 # What the batch API answers is read with the service's own models (models/batch.py); they ignore
 # fields they do not know, so a newer service may add some.
@@ -153,13 +164,8 @@ class BatchApi:
                 f"{self.base_url} refused the API key ({status}); check --api-key or CONTACTS_API_KEY "
                 "(for a stack: aws apigateway get-api-key --api-key <ApiKeyId> --include-value).",
             )
-        if code == "IDEMPOTENCY_KEY_REUSED":
-            return ImportStopped(
-                code,
-                "The service already holds a batch of this import (same file, same options) with "
-                "different contacts: another version of this tool started it. Finish it with that "
-                "version, or report this.",
-            )
+        if code in STOPPED_BY:
+            return ImportStopped(code, STOPPED_BY[code])
         if code == "BATCH_NOT_FOUND":
             return ImportStopped(
                 code,

@@ -1,19 +1,27 @@
 """From a record's columns to a contact: which field each column fills, and its value in Intercom's type.
 
-Columns are matched by name: a contact field (`email`, `signed_up_at`, ...; any case), a
-`custom_attributes.<name>` column (text unless typed), or a column typed with `--attribute
-NAME:TYPE`. Dates become Unix seconds, booleans true/false, integers and floats numbers; an empty
-value is left out, never sent as null.
+A CSV header is matched loosely, as CRM exports name their columns: case, spaces, `-` and `_` do not
+matter ("E-mail", "Signup Date") and common synonyms are known ("Email Address", "Phone Number",
+"User ID", "Created At"); "First Name" and "Last Name" make `name` when no column is the name. A
+column nothing matches is not sent, and said so in the mapping printed before anything is sent.
+`--map COLUMN=FIELD` (or a `--mapping FILE` of them) names a column's field outright. A file without
+a role column gives every row the role `user` (or `--role`). JSON Lines objects are `POST /contacts`
+bodies: their keys are matched exactly, and a key nothing maps stops the import.
+
+Dates become Unix seconds, booleans true/false, integers and floats numbers; an empty value is left
+out, never sent as null.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from intercom_contacts.importer.problems import UsageProblem
@@ -24,6 +32,8 @@ INTEGER = re.compile(r"^[+-]?\d+$")
 TRUE = {"true", "t", "yes", "y", "1"}
 FALSE = {"false", "f", "no", "n", "0"}
 MAX_UNIX_SECONDS = 10**11  # the year 5138: a bigger number is milliseconds, not seconds
+IGNORE = "ignore"
+DEFAULT_ROLE = "user"  # Intercom deduplicates users by email and external_id, never leads
 
 
 class Kind(StrEnum):
@@ -42,15 +52,38 @@ FIELD_KINDS = {
     "unsubscribed_from_emails": Kind.BOOLEAN,
     "email_verified": Kind.BOOLEAN,
 }
+# Headers of CRM exports, as `_loose` writes them, and the field each means.
+SYNONYMS = {
+    "emailaddress": "email",
+    "mail": "email",
+    "phonenumber": "phone",
+    "mobile": "phone",
+    "mobilephone": "phone",
+    "mobilenumber": "phone",
+    "telephone": "phone",
+    "userid": "external_id",
+    "customerid": "external_id",
+    "fullname": "name",
+    "signupdate": "signed_up_at",
+    "signedup": "signed_up_at",
+    "createdat": "signed_up_at",
+    "createddate": "signed_up_at",
+    "lastseen": "last_seen_at",
+    "unsubscribed": "unsubscribed_from_emails",
+}
+NAME_PARTS = {"firstname": 0, "givenname": 0, "lastname": 1, "surname": 1, "familyname": 1}
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where a column's value goes: a contact field, or a custom attribute (`attribute=True`)."""
+    """Where a column's value goes: a contact field, or a custom attribute (`attribute=True`).
+
+    `part` is set for a first (0) or last (1) name column: the parts are joined into `name`."""
 
     name: str
     kind: Kind
     attribute: bool = False
+    part: int | None = None
 
 
 class RowRejected(Exception):
@@ -80,27 +113,69 @@ def parse_attribute_option(option: str) -> tuple[str, Kind]:
     return column.strip(), Kind(kind.strip().lower())
 
 
+def parse_map_option(option: str) -> tuple[str, str]:
+    """`--map COLUMN=FIELD`: FIELD is a contact field, `custom_attributes.NAME` or `ignore`."""
+    column, _, field = option.rpartition("=")
+    return column.strip(), checked_field(field if column.strip() else "", f"--map {option!r}")
+
+
+def read_mapping_file(path: Path) -> dict[str, str]:
+    """`--mapping FILE`: a JSON object of column -> field, as `--map` takes them."""
+    try:
+        columns = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem("MAPPING_NOT_FOUND", f"{path} does not exist; check the --mapping path.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageProblem(
+            "INVALID_MAPPING",
+            f"{path} is not a JSON object of column -> field ({error}); "
+            'write e.g. {"E-mail": "email", "Plan": "custom_attributes.plan", "Notes": "ignore"}.',
+        ) from None
+    if not isinstance(columns, dict) or not all(isinstance(field, str) for field in columns.values()):
+        raise UsageProblem(
+            "INVALID_MAPPING",
+            f"{path} must be one JSON object of column -> field, each field a string; "
+            'e.g. {"E-mail": "email", "Plan": "custom_attributes.plan", "Notes": "ignore"}.',
+        )
+    return {
+        column.strip(): checked_field(field, f"{path}, column {column!r}")
+        for column, field in columns.items()
+    }
+
+
+def checked_field(field: str, where: str) -> str:
+    name = field.strip()
+    if name.lower() in {*CONTACT_FIELDS, IGNORE}:
+        return name.lower()
+    if name.startswith(ATTRIBUTE_PREFIX) and ATTRIBUTE_NAME_PATTERN.match(
+        name.removeprefix(ATTRIBUTE_PREFIX)
+    ):
+        return name
+    raise UsageProblem(
+        "INVALID_OPTION",
+        f"{where}: write COLUMN=FIELD, where FIELD is a contact field ({', '.join(CONTACT_FIELDS)}), "
+        f"custom_attributes.NAME or {IGNORE}.",
+    )
+
+
 class ColumnMapping:
-    """The options that decide what a record becomes: typed attributes, ignored columns, a default role."""
+    """The options that decide what a record becomes: fields named for columns, typed attributes,
+    ignored columns, a default role."""
 
     def __init__(
         self,
         attributes: Mapping[str, Kind] | None = None,
         ignored: Collection[str] = (),
         default_role: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> None:
         self.attributes = dict(attributes or {})
         self.ignored = frozenset(name.strip() for name in ignored)
         self.default_role = default_role
+        self.fields = dict(fields or {})  # column -> field, from --mapping and --map
+        self.not_sent: list[str] = []  # header columns nothing matched
+        self.assumed_role = False  # the header has no role column and --role was not given
         self._targets: dict[str, Target | None] = {}
-
-    def describe(self) -> dict[str, Any]:
-        """Everything here that changes what is sent, for the import's idempotency keys."""
-        return {
-            "attributes": sorted((name, kind.value) for name, kind in self.attributes.items()),
-            "ignored": sorted(self.ignored),
-            "default_role": self.default_role,
-        }
 
     def target(self, column: str) -> Target | None:
         """Where `column` goes; None when it is ignored. Raises KeyError for a column nothing maps."""
@@ -108,23 +183,47 @@ class ColumnMapping:
             self._targets[column] = self._resolve(column)
         return self._targets[column]
 
-    def check_columns(self, columns: Iterable[str]) -> None:
-        """A CSV header: every column must map somewhere, and a role must come from somewhere."""
+    def use_header(self, columns: Sequence[str]) -> None:
+        """A CSV header: each column matched loosely once; two columns for one field are refused."""
         named = [column for column in columns if column]
-        unknown = [column for column in named if not self.maps(column)]
-        if unknown:
-            raise unknown_columns(unknown)
+        targets = {column: self._header_target(column) for column in named}
+        if not any(target and target.name == "name" and not target.attribute for target in targets.values()):
+            for column in named:
+                if targets[column] is None and not self._left_out(column):
+                    part = NAME_PARTS.get(_loose(column))
+                    targets[column] = None if part is None else Target("name", Kind.STRING, part=part)
+        _refuse_shared_targets(targets)
+        self._targets.update(targets)
+        self.not_sent = [column for column in named if targets[column] is None and not self._left_out(column)]
         if self.default_role is None and not any(self._is_role(column) for column in named):
-            raise UsageProblem(
-                "NO_ROLE",
-                "The file has no role column: pass --role user or --role lead "
-                "(or add a role column, one value per row).",
+            self.default_role, self.assumed_role = DEFAULT_ROLE, True
+
+    def header_lines(self, columns: Sequence[str]) -> list[str]:
+        """What each column of the header becomes, for the user to see before anything is sent."""
+        width = max((len(column) for column in columns), default=0)
+        lines = ["Columns:"]
+        for column in (column for column in columns if column):
+            lines.append(f"  {column:<{width}}  -> {self._shown_target(column)}")
+        if self.assumed_role:
+            lines.append(f"  (no role column: every row is a {DEFAULT_ROLE}; pass --role lead for leads)")
+        if self.not_sent:
+            example = self.not_sent[0]
+            lines.append(
+                f"Not sent: {', '.join(self.not_sent)} (no contact field has the name). To send one, "
+                f"name its field: --map '{example}=FIELD' (e.g. custom_attributes.NAME, an attribute the "
+                f"workspace has), or --map '{example}=ignore' to leave it out on purpose."
             )
+        return lines
+
+    def header_fields(self, columns: Sequence[str]) -> dict[str, str]:
+        """The mapping in use as `--mapping FILE` takes it, to save and reuse."""
+        return {column: self._field_of(column) for column in columns if column}
 
     def contact(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The body of `POST /contacts` for one record, before validation; raises RowRejected."""
         body: dict[str, Any] = {}
         attributes: dict[str, Any] = {}
+        name_parts: dict[int, str] = {}
         problems = []
         for column, raw in values.items():
             target = self.target(column)
@@ -135,10 +234,16 @@ class ColumnMapping:
             except ValueError as error:
                 problems.append(f"column {column}: {error}")
                 continue
-            if value is not None:
+            if value is None:
+                continue
+            if target.part is not None:
+                name_parts[target.part] = value
+            else:
                 (attributes if target.attribute else body)[target.name] = value
         if problems:
             raise RowRejected("INVALID_VALUE", "; ".join(problems))
+        if name_parts:
+            body["name"] = " ".join(name_parts[part] for part in sorted(name_parts))
         if "role" not in body and self.default_role is not None:
             body["role"] = self.default_role
         if attributes:
@@ -156,9 +261,41 @@ class ColumnMapping:
         target = self.target(column)
         return target is not None and not target.attribute and target.name == "role"
 
+    def _left_out(self, column: str) -> bool:
+        return column in self.ignored or self.fields.get(column) == IGNORE
+
+    def _field_of(self, column: str) -> str:
+        target = self._targets.get(column)
+        if target is None:
+            return IGNORE
+        if target.attribute:
+            return ATTRIBUTE_PREFIX + target.name
+        return target.name
+
+    def _shown_target(self, column: str) -> str:
+        target = self._targets.get(column)
+        if target is None:
+            return "ignored" if self._left_out(column) else "not sent"
+        if target.part is not None:
+            return f"name ({'first' if target.part == 0 else 'last'} part)"
+        shown = ATTRIBUTE_PREFIX + target.name if target.attribute else target.name
+        return f"{shown} (date, sent as Unix seconds)" if target.kind is Kind.DATE else shown
+
+    def _header_target(self, column: str) -> Target | None:
+        """A header column's target, matched loosely; None when it is left out or nothing matches."""
+        try:
+            return self._resolve(column)
+        except KeyError:
+            field = SYNONYMS.get(_loose(column)) or next(
+                (name for name in CONTACT_FIELDS if _loose(name) == _loose(column)), None
+            )
+            return None if field is None else Target(field, FIELD_KINDS.get(field, Kind.STRING))
+
     def _resolve(self, column: str) -> Target | None:
         if column in self.ignored:
             return None
+        if (field := self.fields.get(column)) is not None:
+            return self._named(column, field)
         if column in self.attributes:
             return Target(column.removeprefix(ATTRIBUTE_PREFIX), self.attributes[column], attribute=True)
         if (field := column.strip().lower()) in CONTACT_FIELDS:
@@ -167,14 +304,43 @@ class ColumnMapping:
             return Target(column[len(ATTRIBUTE_PREFIX) :], Kind.STRING, attribute=True)
         raise KeyError(column)
 
+    def _named(self, column: str, field: str) -> Target | None:
+        """The target `--map COLUMN=FIELD` gives; an attribute is text unless --attribute types the column."""
+        if field == IGNORE:
+            return None
+        if field.startswith(ATTRIBUTE_PREFIX):
+            kind = self.attributes.get(column, Kind.STRING)
+            return Target(field.removeprefix(ATTRIBUTE_PREFIX), kind, attribute=True)
+        return Target(field, FIELD_KINDS.get(field, Kind.STRING))
+
+
+def _loose(header: str) -> str:
+    """A header as loose matching compares it: lower case, without spaces, '-' and '_'."""
+    return re.sub(r"[\s_-]+", "", header.lower())
+
+
+def _refuse_shared_targets(targets: Mapping[str, Target | None]) -> None:
+    by_target: dict[tuple[str, bool, int | None], list[str]] = {}
+    for column, target in targets.items():
+        if target is not None:
+            by_target.setdefault((target.name, target.attribute, target.part), []).append(column)
+    for (name, attribute, _), columns in by_target.items():
+        if len(columns) > 1:
+            shown = ATTRIBUTE_PREFIX + name if attribute else name
+            raise UsageProblem(
+                "AMBIGUOUS_COLUMNS",
+                f"The columns {', '.join(repr(column) for column in columns)} all mean {shown}; keep one "
+                f"and leave the others out, e.g. --map '{columns[-1]}=ignore'.",
+            )
+
 
 def unknown_columns(columns: Iterable[str], where: str = "") -> UsageProblem:
     names = ", ".join(repr(column) for column in columns)
     return UsageProblem(
         "UNKNOWN_COLUMN",
-        f"Nothing maps these columns{where}: {names}. Name them after a contact field "
-        f"({', '.join(CONTACT_FIELDS)}) or custom_attributes.NAME, type one as a custom attribute "
-        "with --attribute NAME:TYPE, or leave it out with --ignore NAME.",
+        f"Nothing maps these keys{where}: {names}. Name its field with --map KEY=FIELD (a contact field: "
+        f"{', '.join(CONTACT_FIELDS)}; or custom_attributes.NAME), type it as a custom attribute with "
+        "--attribute NAME:TYPE, or leave it out with --map KEY=ignore.",
     )
 
 

@@ -27,6 +27,7 @@ class Tally:
     updated: int = 0
     failed: int = 0
     rejected: int = 0
+    duplicate: int = 0
     done: float = 0.0  # the fraction of the phase done, 0 to 1
 
     @property
@@ -34,7 +35,7 @@ class Tally:
         return self.created + self.existing + self.updated + self.failed
 
     def counters(self, separator: str, *, grouped: bool) -> str:
-        names = ("read", "queued", "created", "existing", "updated", "failed", "rejected")
+        names = ("read", "queued", "created", "existing", "updated", "failed", "rejected", "duplicate")
         return separator.join(f"{name} {getattr(self, name):{',' if grouped else ''}}" for name in names)
 
 

@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-STATUS_ORDER = ("created", "existing", "updated", "failed", "rejected", "pending", "not_sent")
+STATUS_ORDER = ("created", "existing", "updated", "duplicate", "failed", "rejected", "pending", "not_sent")
 ALWAYS_SHOWN = {"created", "existing", "updated", "failed", "rejected"}
-SUCCESSFUL = {"created", "existing", "updated"}
+SUCCESSFUL = {"created", "existing", "updated", "duplicate"}
 
 
 def succeeded(statuses: Counter[tuple[str, str | None]]) -> bool:
@@ -21,16 +21,23 @@ def dry_run(
     lines = [f"row {row}: {code} {message}" for row, code, message in rejected]
     total = sum(statuses.values())
     refused = sum(count for (status, _), count in statuses.items() if status == "rejected")
+    repeated = sum(count for (status, _), count in statuses.items() if status == "duplicate")
     codes = _codes(statuses, "rejected")
+    duplicates = f", {repeated:,} duplicate (not sent again)" if repeated else ""
     lines.append(
-        f"{path}: {total:,} rows, {total - refused:,} valid, {refused:,} rejected{codes}. "
-        "Nothing was sent (--dry-run)."
+        f"{path}: {total:,} rows, {total - refused - repeated:,} valid{duplicates}, {refused:,} rejected"
+        f"{codes}. Nothing was sent (--dry-run)."
     )
     return "\n".join(lines)
 
 
 def summary(
-    path: Path, statuses: Counter[tuple[str, str | None]], results: Path | None, *, stopped: bool = False
+    path: Path,
+    statuses: Counter[tuple[str, str | None]],
+    results: Path | None,
+    done_before: int = 0,
+    *,
+    stopped: bool = False,
 ) -> str:
     by_status = Counter[str]()
     for (status, _), count in statuses.items():
@@ -41,6 +48,8 @@ def summary(
             lines.append(
                 f"  {status.replace('_', ' '):<9} {by_status[status]:>10,}{_codes(statuses, status)}"
             )
+    if done_before:
+        lines.append(f"{done_before:,} of them were done by an earlier run of this file and not sent again.")
     if results is not None:
         lines.append(f"Results, row by row: {results}")
     if by_status["failed"] and not stopped:
@@ -50,7 +59,8 @@ def summary(
         )
     if by_status["rejected"]:
         lines.append(
-            "Rejected rows were not sent: fix them (see the results file) and import them as a new file."
+            "Rejected rows were not sent: fix them in the file (see the results file) and run the same "
+            "command again; only rows not yet done are sent."
         )
     return "\n".join(lines)
 

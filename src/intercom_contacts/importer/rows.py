@@ -1,9 +1,10 @@
 """Each record checked as the service will check it, with its own request model, before anything is sent.
 
 Duplicates within the file: a valid row with the same role and email (any case), or the same role and
-external_id, as an earlier valid row is rejected as DUPLICATE_ROW and not sent. Intercom does not
-deduplicate leads, so a repeated lead row would create a second lead; a repeated user row would race
-its twin inside one batch, and which one's fields win would be luck.
+external_id, as an earlier valid row is the same contact: it is not sent, and the results show it as
+`duplicate` with the first row's contact. Intercom does not deduplicate leads, so a repeated lead row
+would create a second lead; a repeated user row would race its twin inside one batch, and which one's
+fields win would be luck.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from intercom_contacts.importer.mapping import ColumnMapping, RowRejected
 from intercom_contacts.importer.source import Record
 from intercom_contacts.models.contact import ContactRequest, field_errors
 
-DUPLICATE_ROW = "DUPLICATE_ROW"
-
 
 @dataclass(frozen=True)
 class CheckedRow:
     """A record after checking: `body` (and its identities) when valid, else `code` and `message`."""
 
     row: int
+    role: str = ""
     email: str | None = None
     external_id: str | None = None
     body: bytes | None = None
@@ -48,23 +48,27 @@ def check(record: Record, mapping: ColumnMapping) -> CheckedRow:
         problems = field_errors(error.errors())
         listed = "; ".join(f"{problem.field} {problem.message}" for problem in problems)
         return CheckedRow(
-            record.row, email, external_id, code="VALIDATION_ERROR", message=f"Invalid fields: {listed}."
+            record.row,
+            email=email,
+            external_id=external_id,
+            code="VALIDATION_ERROR",
+            message=f"Invalid fields: {listed}.",
         )
     body = json.dumps(request.to_intercom(), ensure_ascii=False, separators=(",", ":")).encode()
     if len(body) > MAX_ROW_BYTES:
         return CheckedRow(
             record.row,
-            email,
-            external_id,
+            email=email,
+            external_id=external_id,
             code="ROW_TOO_LARGE",
             message=f"The contact is {len(body):,} bytes as JSON, over the {MAX_ROW_BYTES:,} a batch can "
             "carry; send fewer or shorter custom attributes.",
         )
-    return CheckedRow(record.row, email, external_id, body, identities(request))
+    return CheckedRow(record.row, request.role, email, external_id, body, identities(request))
 
 
 def identities(request: ContactRequest) -> tuple[str, ...]:
-    """What makes two rows the same contact, for DUPLICATE_ROW."""
+    """What makes two rows the same contact."""
     keys = []
     if request.email is not None:
         keys.append(f"{request.role}\x1femail\x1f{request.email.lower()}")
@@ -74,7 +78,7 @@ def identities(request: ContactRequest) -> tuple[str, ...]:
 
 
 def duplicate_message(first: int) -> str:
-    return f"The same contact as row {first} (same role and email or external_id); only row {first} is sent."
+    return f"The same contact as row {first} (same role and email or external_id); row {first} was sent."
 
 
 def _text(value: object) -> str | None:

@@ -1,33 +1,39 @@
 """One import from start to end: read and check every row, then send the valid ones and follow them.
 
-Nothing is sent before the whole file has been read and checked. Then the valid rows go out in
-chunks, each with its idempotency key, while the batches already posted are followed through
+Nothing is sent before the whole file has been read and checked. A row whose content the last run's
+results file shows done is not sent again, and one it shows pending or failed is followed in the batch
+it was sent in (chunks.py: rows are known by their content). The other valid rows go out in chunks,
+each with its idempotency key, while the batches already posted are followed through
 `GET /contacts/batch/{id}` (the oldest few each poll: the worker drains the queue roughly in order).
 A batch's outcomes go to the ledger as it completes; the results file is written from the ledger at
-the end, or when the import stops part-way. Nothing is kept between runs: a re-run posts the same
-chunks under the same keys, gets the same batches back from the service, and follows them on.
+the end, or when the import stops part-way (Ctrl-C, an outage, a stalled batch) after reading the
+run log of every batch still followed, so the summary says what the service did up to that moment.
+The results file is all that is kept between runs: without it, a re-run posts the same chunks under
+the same keys and the service answers with the batches it already has (for its 15 days).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import TextIO
 
 from intercom_contacts.importer import chunks, report, rows
-from intercom_contacts.importer.client import BatchApi
+from intercom_contacts.importer.client import RESUME_HINT, BatchApi
 from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
 from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
-from intercom_contacts.importer.problems import ImportProblem, UsageProblem
+from intercom_contacts.importer.problems import ImportProblem, ImportStopped, UsageProblem
 from intercom_contacts.importer.progress import Progress, Tally
+from intercom_contacts.importer.scratch import LEDGER, scratch_directory
 from intercom_contacts.importer.source import ContactFile
 from intercom_contacts.models.batch import BatchCounts
 from intercom_contacts.models.contact import OnConflict
 
 POLL_SECONDS = 2.0
+STALL_MINUTES = 10.0  # longer than any pause of the worker for Intercom's rate limit or retries
 FOLLOW_WINDOW = 10  # batches asked about per poll, oldest first
 SHOW_EVERY_ROWS = 500
 MAX_UNKNOWN_KEYS = 20
@@ -41,6 +47,8 @@ class ImportOptions:
     on_conflict: OnConflict = OnConflict.RETURN
     retry_failed: bool = False
     poll_seconds: float = POLL_SECONDS
+    stall_minutes: float = STALL_MINUTES
+    save_mapping: Path | None = None  # where to write the header's mapping, for --mapping next time
 
     @property
     def results_path(self) -> Path:
@@ -50,15 +58,17 @@ class ImportOptions:
 def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progress, out: TextIO) -> bool:
     """Import the file (only check it when `api` is None) and print the summary (or the dry run's report).
 
-    True when every row was created, existing or updated (for a dry run: was valid). When the import
-    stops part-way, the results so far and the summary are written before the problem is raised again.
+    True when every row was created, existing, updated or a duplicate of one (for a dry run: none was
+    rejected). When the import stops part-way, the results so far and the summary are written before
+    the problem is raised again.
     """
     contact_file = ContactFile.open(options.path)
-    with (
-        TemporaryDirectory(prefix="intercom-contacts-import-") as scratch,
-        Ledger(Path(scratch) / "rows.sqlite") as ledger,
-    ):
+    if contact_file.format == "csv":
+        _show_mapping(contact_file.columns, options, out)
+    with scratch_directory() as scratch, Ledger(scratch / LEDGER) as ledger:
         job = FileImport(contact_file, options, ledger, progress)
+        if api is not None:
+            ledger.read_earlier_results(options.results_path)
         job.read()
         progress.close(job.tally)
         if api is None:
@@ -68,24 +78,42 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
             job.send(api)
         except (ImportProblem, KeyboardInterrupt):
             progress.close(job.tally)
-            if job.submitted:
-                ledger.write_results(options.results_path)
-                statuses = ledger.statuses()
-                out.write(report.summary(options.path, statuses, options.results_path, stopped=True) + "\n")
+            if job.submitted or job.carried:
+                job.read_run_logs(api)
+                _finish(options, ledger, out, stopped=True)
             raise
         progress.close(job.tally)
-        ledger.write_results(options.results_path)
-        statuses = ledger.statuses()
-        out.write(report.summary(options.path, statuses, options.results_path) + "\n")
-        return report.succeeded(statuses)
+        return report.succeeded(_finish(options, ledger, out))
+
+
+def _show_mapping(columns: tuple[str, ...], options: ImportOptions, out: TextIO) -> None:
+    """A CSV header's mapping, before the file is read: a column that is not sent is named."""
+    options.mapping.use_header(columns)
+    out.write("\n".join(options.mapping.header_lines(columns)) + "\n")
+    if options.save_mapping is not None:
+        fields = options.mapping.header_fields(columns)
+        options.save_mapping.write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n")
+
+
+def _finish(
+    options: ImportOptions, ledger: Ledger, out: TextIO, *, stopped: bool = False
+) -> Counter[tuple[str, str | None]]:
+    """The results file and the summary; the statuses they count."""
+    ledger.write_results(options.results_path)
+    statuses = ledger.statuses()
+    summary = report.summary(
+        options.path, statuses, options.results_path, ledger.done_before(), stopped=stopped
+    )
+    out.write(summary + "\n")
+    return statuses
 
 
 @dataclass
 class FollowedBatch:
-    chunk: chunks.Chunk
     batch_id: str
     counts: BatchCounts
     retried: bool = False
+    earlier: bool = False  # posted by an earlier run of the file
 
 
 @dataclass
@@ -98,13 +126,14 @@ class FileImport:
     progress: Progress
     tally: Tally = field(default_factory=Tally, init=False)
     submitted: int = field(default=0, init=False)  # chunks the service answered
+    carried: int = field(default=0, init=False)  # rows an earlier run sent: done, or followed
     _locally_rejected: int = field(default=0, init=False)
+    _last_change: float = field(default_factory=time.monotonic, init=False)  # of any followed batch
+    _following: dict[str, FollowedBatch] = field(default_factory=dict, init=False)  # by id, not recorded
 
     def read(self) -> None:
         """Check every row and keep it in the ledger; UsageProblem for a file that cannot be imported."""
         mapping, tally = self.options.mapping, self.tally
-        if self.file.format == "csv":
-            mapping.check_columns(self.file.columns)
         self.progress.show(tally)
         unknown: dict[str, int] = {}
         for record in self.file.records():
@@ -133,20 +162,40 @@ class FileImport:
         """Post every chunk and follow every batch to its end (retrying failed items once if asked)."""
         self.tally.phase, self.tally.done = "sending", 0.0
         self.progress.show(self.tally)
-        run = chunks.run_id(self.file.digest, self.options.on_conflict, self.options.mapping.describe())
         waiting = deque(chunks.plan(self.ledger.body_sizes()))
-        following: dict[int, FollowedBatch] = {}
+        following = self._following
+        for batch_id, counts in self.ledger.followed_batches().items():
+            following[batch_id] = FollowedBatch(batch_id, counts, earlier=True)
         next_poll = time.monotonic()
         while waiting or following:
             if waiting:
-                chunk = waiting.popleft()
-                following[chunk.number] = self._submit(api, run, chunk)
+                batch = self._submit(api, waiting.popleft())
+                following[batch.batch_id] = batch
             if following and (not waiting or time.monotonic() >= next_poll):
                 time.sleep(max(0.0, next_poll - time.monotonic()))
                 self._poll(api, following)
+                self._check_stalled(following)
                 next_poll = time.monotonic() + self.options.poll_seconds
             self.progress.show(self.tally)
         self.tally.done = 1.0
+
+    def read_run_logs(self, api: BatchApi) -> None:
+        """After a stop: each followed batch's items as the run log has them now, so that the results and
+        the summary say what the service did, not what the last poll had counted."""
+        for batch in self._following.values():
+            try:
+                self._record(api, batch)
+            except ImportProblem:  # the service is down: the results say what was known before
+                return
+
+    def _record(self, api: BatchApi, batch: FollowedBatch) -> None:
+        self.ledger.record(
+            batch.batch_id,
+            (
+                Outcome(item.index, item.status, item.contact_id, item.code, item.message)
+                for item in api.items(batch.batch_id)
+            ),
+        )
 
     def _keep(self, checked: rows.CheckedRow) -> None:
         if checked.body is None:
@@ -155,26 +204,33 @@ class FileImport:
             )
             self.tally.rejected += 1
         elif (first := self.ledger.claim(checked.identities, checked.row)) is not None:
-            self.ledger.add_rejected(
-                checked.row,
-                checked.email,
-                checked.external_id,
-                rows.DUPLICATE_ROW,
-                rows.duplicate_message(first),
+            self.ledger.add_duplicate(
+                checked.row, checked.email, checked.external_id, first, rows.duplicate_message(first)
             )
-            self.tally.rejected += 1
+            self.tally.duplicate += 1
         else:
-            self.ledger.add_valid(checked.row, checked.email, checked.external_id, checked.body)
+            key = chunks.row_key(checked.body, checked.role, self.options.on_conflict)
+            earlier = self.ledger.earlier(key)
+            if earlier is not None and earlier.kept:
+                self.ledger.add_earlier(checked.row, checked.email, checked.external_id, key, earlier)
+                self.carried += 1
+                self.tally.queued += earlier.status != "rejected"
+                if earlier.status in COUNTED:
+                    setattr(self.tally, earlier.status, getattr(self.tally, earlier.status) + 1)
+            else:
+                self.ledger.add_valid(checked.row, checked.email, checked.external_id, checked.body, key)
 
-    def _submit(self, api: BatchApi, run: str, chunk: chunks.Chunk) -> FollowedBatch:
+    def _submit(self, api: BatchApi, chunk: chunks.Chunk) -> FollowedBatch:
+        keys, bodies = zip(*self.ledger.chunk_rows(chunk), strict=True)
         accepted = api.submit(
-            chunks.body(self.ledger.bodies(chunk)),
-            key=chunks.chunk_key(run, chunk),
+            chunks.body(bodies),
+            key=chunks.chunk_key(self.options.on_conflict, keys),
             on_conflict=self.options.on_conflict,
         )
         self.submitted += 1
+        self.ledger.sent(chunk, accepted.batch_id)
         self.ledger.record(
-            chunk,
+            accepted.batch_id,
             (
                 Outcome(item.index, PENDING)
                 if item.status == "queued"
@@ -183,15 +239,22 @@ class FileImport:
             ),
         )
         self.tally.queued += accepted.queued
-        batch = FollowedBatch(chunk, accepted.batch_id, BatchCounts(total=0))
+        batch = FollowedBatch(accepted.batch_id, BatchCounts(total=0))
         self._recount(
             batch, BatchCounts(total=chunk.size, pending=accepted.queued, rejected=accepted.rejected)
         )
         return batch
 
-    def _poll(self, api: BatchApi, following: dict[int, FollowedBatch]) -> None:
+    def _poll(self, api: BatchApi, following: dict[str, FollowedBatch]) -> None:
         for batch in list(following.values())[:FOLLOW_WINDOW]:
-            state = api.state(batch.batch_id)
+            try:
+                state = api.state(batch.batch_id)
+            except ImportStopped as stopped:
+                if not (batch.earlier and stopped.code == "BATCH_NOT_FOUND"):
+                    raise
+                self.ledger.expire(batch.batch_id, expired_message(batch.batch_id))
+                del following[batch.batch_id]
+                continue
             self._recount(batch, state.counts)
             if state.status != "completed":
                 continue
@@ -199,16 +262,25 @@ class FileImport:
                 api.retry_failed(batch.batch_id)
                 batch.retried = True
                 continue
-            self.ledger.record(
-                batch.chunk,
-                (
-                    Outcome(item.index, item.status, item.contact_id, item.code, item.message)
-                    for item in api.items(batch.batch_id)
-                ),
+            self._record(api, batch)
+            del following[batch.batch_id]
+
+    def _check_stalled(self, following: dict[str, FollowedBatch]) -> None:
+        """The worker drains the queue roughly in order, so the oldest batches always move while it works."""
+        stalled_for = time.monotonic() - self._last_change
+        if following and stalled_for > self.options.stall_minutes * 60:
+            oldest = next(iter(following.values()))
+            raise ImportStopped(
+                "BATCH_STALLED",
+                f"No row of batch {oldest.batch_id} (nor of the {len(following) - 1} other batch(es) "
+                f"followed) has changed for {stalled_for / 60:.1f} minutes ({oldest.counts.pending} "
+                "pending): the service's worker is not getting through its queue. Check the worker's "
+                f"logs and its queue, then {RESUME_HINT} (--stall-minutes sets how long to wait).",
             )
-            del following[batch.chunk.number]
 
     def _recount(self, batch: FollowedBatch, counts: BatchCounts) -> None:
+        if counts != batch.counts:
+            self._last_change = time.monotonic()
         for name in COUNTED:
             setattr(
                 self.tally,
@@ -217,4 +289,11 @@ class FileImport:
             )
         batch.counts = counts
         resolved = self.tally.finished + self.tally.rejected - self._locally_rejected
-        self.tally.done = resolved / max(self.ledger.valid, 1)
+        self.tally.done = resolved / max(self.ledger.valid + self.carried, 1)
+
+
+def expired_message(batch_id: str) -> str:
+    return (
+        f"The service no longer keeps batch {batch_id} (batches are kept 15 days), so what became of this "
+        "row cannot be known: look for the contact in Intercom; to send it again, import it from a new file."
+    )

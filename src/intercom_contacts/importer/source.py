@@ -1,16 +1,15 @@
 """Read a contacts file as a stream of records: CSV with a header row, or JSON Lines.
 
-The file is read line by line as bytes, so memory stays flat however long it is, each line is
-hashed on the way (the import's idempotency keys come from the digest) and decoded on its own, so a
-byte that is not UTF-8 is reported with its line. A record's `row` is the line where it starts, as
-an editor numbers them: in a CSV file the header is line 1, so the first contact is row 2.
+The file is read line by line as bytes, so memory stays flat however long it is, and each line is
+decoded on its own, so a byte that is not UTF-8 is reported with its line. A record's `row` is the
+line where it starts, as an editor numbers them: in a CSV file the header is line 1, so the first
+contact is row 2.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -52,7 +51,6 @@ class ContactFile:
     delimiter: str = ","
     columns: tuple[str, ...] = ()
     bytes_read: int = field(default=0, init=False)
-    _digest: Any = field(default_factory=hashlib.sha256, init=False, repr=False)
 
     @classmethod
     def open(cls, path: Path) -> ContactFile:
@@ -85,14 +83,9 @@ class ContactFile:
         delimiter, columns = _header(path, first)
         return cls(path, "csv", size, delimiter, columns)
 
-    @property
-    def digest(self) -> str:
-        """SHA-256 of the bytes read so far: of the whole file once `records()` is exhausted."""
-        return str(self._digest.hexdigest())
-
     def records(self) -> Iterator[Record]:
-        """Every record, in file order; each call reads (and hashes) the file anew."""
-        self._digest, self.bytes_read = hashlib.sha256(), 0
+        """Every record, in file order; each call reads the file anew."""
+        self.bytes_read = 0
         with self.path.open("rb") as binary:
             lines = self._decoded_lines(binary)
             if self.format == "jsonl":
@@ -102,7 +95,6 @@ class ContactFile:
 
     def _decoded_lines(self, binary: BinaryIO) -> Iterator[str]:
         for number, raw in enumerate(binary, start=1):
-            self._digest.update(raw)
             self.bytes_read += len(raw)
             try:
                 yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
