@@ -183,6 +183,10 @@ class IntercomSandbox:
         """As Intercom's UI creates one: no checks; `api_writable=False` makes one the API cannot write."""
         return self._workspace.define_custom_attribute(name, data_type, api_writable=api_writable)
 
+    def archive_custom_attribute(self, name: str) -> None:
+        """As archiving it in Intercom's UI does: it leaves the list, and contacts may no longer carry it."""
+        self._workspace.archive_custom_attribute(name)
+
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         return self._workspace.seed(fields)
 

@@ -117,6 +117,11 @@ class Workspace:
         with self._lock:
             return self._store_attribute(name, data_type, api_writable=api_writable, options=None)
 
+    def archive_custom_attribute(self, name: str) -> None:
+        """As archiving it in Intercom's UI does: no longer listed, and no longer writable."""
+        with self._lock:
+            self._custom_attributes.pop(name, None)
+
     def seed(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A contact that has been in the workspace a while: search finds it whatever the lag."""
         with self._lock:

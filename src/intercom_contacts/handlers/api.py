@@ -29,6 +29,7 @@ from intercom_contacts.errors import (
     BatchNotFound,
     ContactConflict,
     ContactError,
+    CustomAttributesRefused,
     EventsUnavailable,
     IdempotencyKeyReused,
     IdempotencyStoreUnavailable,
@@ -65,7 +66,14 @@ from intercom_contacts.models.contact import (
 )
 from intercom_contacts.models.messages import API_IDEMPOTENCY_KEY_PATTERN
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
-from intercom_contacts.services import batches, build_at_init, contact_creator, deadline_for, outcomes
+from intercom_contacts.services import (
+    batches,
+    build_at_init,
+    contact_creator,
+    deadline_for,
+    outcomes,
+    workspace_attributes,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 OUTCOME_HEADER = "X-Contact-Outcome"
@@ -79,6 +87,13 @@ IdempotencyKey = Annotated[
     ),
 ]
 OnConflictQuery = Annotated[OnConflict, Query(description="What to do when the user already exists")]
+CreateAttributesQuery = Annotated[
+    bool,
+    Query(
+        description="Create each custom attribute the workspace lacks (typed as its value's JSON type) "
+        "before the contact; otherwise an unknown attribute is a 422"
+    ),
+]
 BatchId = Annotated[str, Path(description="The `batch_id` POST /contacts/batch answered", max_length=64)]
 
 
@@ -149,9 +164,13 @@ def post_contact(
     contact: Annotated[ContactRequest, Body()],
     on_conflict: OnConflictQuery = OnConflict.RETURN,
     idempotency_key: IdempotencyKey = None,
+    create_attributes: CreateAttributesQuery = False,
 ) -> Response[dict[str, Any]]:
     creator, announcer = contact_creator(), outcomes()  # both before Intercom: a misconfiguration stops here
     creator.register(app.lambda_context)
+    contact = workspace_attributes().checked(
+        contact, create=create_attributes, deadline=deadline_for(app.lambda_context)
+    )
     subject = Subject(role=contact.role, external_id=contact.external_id, idempotency_key=idempotency_key)
     try:
         result = creator.create(
@@ -208,10 +227,14 @@ def post_contact_batch(
     batch: Annotated[BatchRequest, Body()],
     on_conflict: OnConflictQuery = OnConflict.RETURN,
     idempotency_key: IdempotencyKey = None,
+    create_attributes: CreateAttributesQuery = False,
 ) -> Response[dict[str, Any]]:
     intake = batches()
     intake.register(app.lambda_context)
-    result = intake.submit(batch.contacts, on_conflict, idempotency_key=idempotency_key)
+    screen = workspace_attributes().screen(
+        create=create_attributes, deadline=deadline_for(app.lambda_context)
+    )
+    result = intake.submit(batch.contacts, on_conflict, idempotency_key=idempotency_key, screen=screen)
     metrics.add_metric(name="ContactsQueued", unit=MetricUnit.Count, value=result.queued)
     metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=result.rejected)
     return Response(
@@ -312,6 +335,14 @@ def contact_error(error: ContactError) -> Response[dict[str, Any]]:
         contact_id=error.existing_id if isinstance(error, ContactConflict) else None,
     )
     return _error_response(status, body, headers)
+
+
+@app.exception_handler(CustomAttributesRefused)
+def custom_attributes_refused(error: CustomAttributesRefused) -> Response[dict[str, Any]]:
+    """Found before Intercom was called for the contact: the fields say what each attribute needs."""
+    fields = [FieldError(field=name, message=problem) for name, problem in error.fields]
+    body = ErrorResponse(code=error.code, message=error.message, request_id=error.request_id, fields=fields)
+    return _error_response(HTTPStatus.UNPROCESSABLE_ENTITY, body)
 
 
 @app.exception_handler(RequestValidationError)

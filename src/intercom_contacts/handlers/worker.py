@@ -14,7 +14,14 @@ from intercom_contacts.config import ConfigurationError, get_settings
 from intercom_contacts.handlers import resume_garbage_collection
 from intercom_contacts.logic.process_message import Done, RecordProcessor
 from intercom_contacts.observability import logger, metrics
-from intercom_contacts.services import build_at_init, contact_creator, deadline_for, outcomes, sqs_client
+from intercom_contacts.services import (
+    build_at_init,
+    contact_creator,
+    deadline_for,
+    outcomes,
+    sqs_client,
+    workspace_attributes,
+)
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -59,6 +66,7 @@ def record_processor() -> RecordProcessor:
         dlq_url=settings.contacts_dlq_url,
         retry_base_seconds=settings.retry_base_seconds,
         max_receive_count=settings.max_receive_count,
+        attributes=workspace_attributes(),
     )
 
 

@@ -38,6 +38,7 @@ from intercom_contacts.errors import (
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
+from intercom_contacts.logic.custom_attributes import Screen
 from intercom_contacts.models.batch import BatchResponse
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 from intercom_contacts.observability import logger
@@ -154,14 +155,19 @@ class IdempotentBatches:
         self.config.register_lambda_context(context)
 
     def submit(
-        self, contacts: Sequence[Any], on_conflict: OnConflict, *, idempotency_key: str | None
+        self,
+        contacts: Sequence[Any],
+        on_conflict: OnConflict,
+        *,
+        idempotency_key: str | None,
+        screen: Screen | None = None,
     ) -> BatchResponse:
         if idempotency_key is None:
-            return self.batches.submit(contacts, on_conflict, None)
+            return self.batches.submit(contacts, on_conflict, None, screen)
         payload = {"idempotency_key": idempotency_key, "contacts": contacts, "on_conflict": on_conflict.value}
         try:
             with _idempotency_errors("batch"):
-                stored = self._submit_once(payload=payload, batches=self.batches)
+                stored = self._submit_once(payload=payload, batches=self.batches, screen=screen)
         except _NotAllQueued as partial:
             return partial.response
         return BatchResponse.model_validate(stored)
@@ -173,9 +179,9 @@ class _NotAllQueued(Exception):
         self.response = response
 
 
-def _submit_and_record(*, payload: dict[str, Any], batches: Batches) -> dict[str, Any]:
+def _submit_and_record(*, payload: dict[str, Any], batches: Batches, screen: Screen | None) -> dict[str, Any]:
     response = batches.submit(
-        payload["contacts"], OnConflict(payload["on_conflict"]), payload["idempotency_key"]
+        payload["contacts"], OnConflict(payload["on_conflict"]), payload["idempotency_key"], screen
     )
     if response.failed:
         raise _NotAllQueued(response)  # not stored: the resend with the same key sends what SQS refused
