@@ -136,7 +136,13 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
         (409, "The user exists and on_conflict=fail (CONTACT_EXISTS), or a repeat is in progress"),
         (413, "The body is over 256 KiB (PAYLOAD_TOO_LARGE)"),
         (415, "The body is not application/json (UNSUPPORTED_MEDIA_TYPE)"),
-        (422, "Invalid fields (VALIDATION_ERROR), rejected by Intercom, or a reused idempotency key"),
+        (
+            422,
+            "Invalid fields (VALIDATION_ERROR: custom attributes the workspace lacks, cannot write or whose "
+            "type the value does not fit included, as custom_attributes.<name>), an attribute that cannot be "
+            "created (ATTRIBUTE_NAME_INVALID, ATTRIBUTE_LIMIT_REACHED), rejected by Intercom, or a reused "
+            "idempotency key",
+        ),
         (429, "Intercom's rate limit outlasts the time left (INTERCOM_RATE_LIMITED, Retry-After header)"),
         (502, "Intercom failed, rejected the token, or lost a lead's answer (INTERCOM_*)"),
         (
@@ -152,7 +158,10 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     "/contacts",
     summary="Create a contact (user or lead) in Intercom",
     description="Answers 201 with the new contact, or 200 with the existing one when the user already "
-    f"exists (returned, or updated with on_conflict=update); the `{OUTCOME_HEADER}` header says which.",
+    f"exists (returned, or updated with on_conflict=update); the `{OUTCOME_HEADER}` header says which. "
+    "Custom attributes are checked against the workspace's before Intercom is called, and converted to "
+    'their type when their text is unambiguous ("12" for an integer, "yes" for a boolean, ISO 8601 or Unix '
+    "seconds for a date).",
     responses={
         201: {"description": "Created", "content": {"application/json": {"model": Contact}}},
         200: {"description": "Existing or updated", "content": {"application/json": {"model": Contact}}},
