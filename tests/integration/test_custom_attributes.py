@@ -339,6 +339,35 @@ def test_the_worker_retries_a_message_when_the_list_cannot_be_read(
     assert queues.dead_letters() == {}
 
 
+def test_the_worker_tries_again_later_an_attribute_created_since_it_read_the_list(
+    sandbox: IntercomSandbox, queues: WorkerQueues
+) -> None:
+    # Given a worker container that has just read the list, and an attribute created in Intercom since
+    queues.send(_lead(0, {"plan": "pro"}))
+    assert queues.run_worker()[0] == []
+    sandbox.define_custom_attribute("tier")
+    # When a message names it before the container may read the list again
+    queues.send(_lead(1, {"tier": "gold"}))
+    failed, _ = queues.run_worker()
+    # Then the message is tried again later, when the list is read again, not dead-lettered
+    assert len(failed) == 1
+    assert queues.dead_letters() == {}
+    assert len(sandbox.requests_to("POST", "/contacts")) == 1
+
+
+def test_a_batch_asks_intercom_once_about_a_name_it_refuses(
+    call_api: CallApi, sandbox: IntercomSandbox
+) -> None:
+    # When three items of a batch ask for the same attribute, whose name Intercom refuses, to be created
+    contacts = [_lead(n, {"tier!": "gold"}) for n in range(3)]
+    answer = call_api({"contacts": contacts}, path="/contacts/batch", query={"create_attributes": "true"})
+    # Then each item is rejected with the name's code, after a single creation call
+    assert [(i["status"], i["code"]) for i in answer.body["items"]] == [
+        ("rejected", "ATTRIBUTE_NAME_INVALID")
+    ] * 3
+    assert len(sandbox.requests_to("POST", "/data_attributes")) == 1
+
+
 @pytest.mark.slow
 def test_a_batch_of_1000_contacts_costs_one_attribute_list_read(
     call_api: CallApi, sandbox: IntercomSandbox, queues: WorkerQueues

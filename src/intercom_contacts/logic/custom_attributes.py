@@ -22,7 +22,12 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from intercom_contacts.errors import AttributeLimitReached, ContactError, CustomAttributesRefused
+from intercom_contacts.errors import (
+    AttributeLimitReached,
+    AttributeNameInvalid,
+    ContactError,
+    CustomAttributesRefused,
+)
 from intercom_contacts.intercom.data_attributes import LIMIT_REACHED, DataAttribute, DataAttributesApi
 from intercom_contacts.models.contact import MAX_TIMESTAMP, ContactRequest
 from intercom_contacts.models.strict_json import INT64_MAX, INT64_MIN
@@ -35,7 +40,8 @@ FLOAT_TEXT = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 TRUE_TEXTS, FALSE_TEXTS = frozenset({"true", "yes"}), frozenset({"false", "no"})
 UNKNOWN = (
     "is not a custom attribute of the Intercom workspace: create it in Intercom, or send the request "
-    "with create_attributes=true (and a value that is not null, whose JSON type becomes its type)"
+    "with create_attributes=true (and a value that is not null, whose JSON type becomes its type); one "
+    "created moments ago is found when the request is sent again a few seconds later"
 )
 NOT_WRITABLE = "cannot be written through Intercom's API (api_writable is false): set it in Intercom instead"
 NEEDS = {
@@ -128,19 +134,28 @@ class WorkspaceAttributes:
         self._lock = threading.Lock()
         self._attributes: dict[str, DataAttribute] | None = None
         self._read_at = -math.inf
+        self._invalid_names: dict[str, AttributeNameInvalid] = {}  # Intercom's rules for names do not change
 
     def checked(self, request: ContactRequest, *, create: bool, deadline: float) -> ContactRequest:
         """The request with its custom attributes converted, after creating the missing ones if asked;
-        or CustomAttributesRefused. Reading the list may raise Intercom's transient errors."""
+        or CustomAttributesRefused. Reading the list may raise Intercom's transient errors.
+
+        An unknown attribute found without reading the list again (it was read moments ago) may have
+        been created since: that refusal is `retryable`, so the worker tries the message later, when
+        the list is read again, rather than dead-letter it."""
         values = request.custom_attributes
         if not values:
             return request
-        attributes = self._known(values, deadline=deadline)
+        attributes, fresh = self._known(values, deadline=deadline)
         if create:
             for name, value in values.items():
                 if name not in attributes and value is not None:
                     attributes = self._create(name, json_type(value), deadline=deadline)
-        return request.model_copy(update={"custom_attributes": converted(values, attributes)})
+        try:
+            return request.model_copy(update={"custom_attributes": converted(values, attributes)})
+        except CustomAttributesRefused as refused:
+            refused.retryable = not fresh and any(name not in attributes for name in values)
+            raise
 
     def screen(self, *, create: bool, deadline: float) -> Screen:
         """The check of a batch's items at intake, which does not depend on Intercom being up: when the
@@ -165,13 +180,14 @@ class WorkspaceAttributes:
 
         return check
 
-    def _known(self, names: Collection[str], *, deadline: float) -> dict[str, DataAttribute]:
+    def _known(self, names: Collection[str], *, deadline: float) -> tuple[dict[str, DataAttribute], bool]:
+        """The attributes, and whether this call read them from Intercom."""
         with self._lock:
             attributes = self._attributes
             unknown = attributes is None or any(name not in attributes for name in names)
             if attributes is None or (unknown and self._clock() - self._read_at >= self._refresh_seconds):
-                attributes = self._read(deadline)
-            return attributes
+                return self._read(deadline), True
+            return attributes, False
 
     def _read(self, deadline: float) -> dict[str, DataAttribute]:
         self._attributes = self._api.custom_attributes(deadline=deadline)
@@ -185,9 +201,15 @@ class WorkspaceAttributes:
             attributes = self._attributes or {}
             if name in attributes:
                 return attributes
+            if name in self._invalid_names:
+                raise self._invalid_names[name]
             if len(attributes) >= MAX_CUSTOM_ATTRIBUTES:
                 raise AttributeLimitReached([(f"custom_attributes.{name}", LIMIT_REACHED)])
-            created = self._api.create(name, data_type, deadline=deadline)
+            try:
+                created = self._api.create(name, data_type, deadline=deadline)
+            except AttributeNameInvalid as invalid:  # asked once: a batch's other items get the same answer
+                self._invalid_names[name] = invalid
+                raise
             if created is None:
                 return self._read(deadline)
             logger.info("custom attribute created", extra={"attribute": name, "data_type": data_type})
