@@ -120,6 +120,7 @@ def _clear_warm_state() -> None:
         services.outcomes,
         services.batches,
         services.sqs_client,
+        services.workspace_attributes,
         worker.record_processor,
     ):
         cached.cache_clear()

@@ -11,10 +11,10 @@ Python or over HTTP, so a person can break it on purpose while `make run` is up.
         sandbox.contacts, sandbox.requests        # what Intercom holds, what it was sent
 
 Intercom's routes: `POST /contacts`, `GET /contacts`, `GET`/`PUT /contacts/{id}`,
-`POST /contacts/{id}/unarchive`, `POST /contacts/search`. Search takes the schema's `AND`/`OR`
-groups (nested, mixed with filters), `=` on any field (emails case-insensitive), and `=`, `>`, `<` on
-timestamps, which Intercom matches by calendar day (UTC here); an operator Intercom refuses is a 400,
-and so is one it accepts but the sandbox does not implement.
+`POST /contacts/{id}/unarchive`, `POST /contacts/search`, `GET`/`POST /data_attributes`. Search takes
+the schema's `AND`/`OR` groups (nested, mixed with filters), `=` on any field (emails
+case-insensitive), and `=`, `>`, `<` on timestamps, which Intercom matches by calendar day (UTC here);
+an operator Intercom refuses is a 400, and so is one it accepts but the sandbox does not implement.
 
 Control routes (no token needed):
 - `POST /_sandbox/faults` `{"kind": "fail", "status": 503, "count": 1}`; kind `delay` takes
@@ -27,8 +27,16 @@ Control routes (no token needed):
   only that much later, as Intercom's eventually consistent search does (also the constructor's
   `search_lag_seconds` and `set_search_lag()`; `reset()` sets it back to 0). Seeded contacts are
   old: search finds them at once.
-- `POST /_sandbox/attributes` `{"name": "tier"}`: the workspace gets that custom attribute, as through
-  Intercom's data attributes API (also `define_custom_attribute()`; `reset()` forgets it).
+- `POST /_sandbox/attributes` `{"name": "tier", "data_type": "string", "api_writable": true}` (both
+  optional, as shown): the workspace gets that custom attribute, as Intercom's UI would create it
+  (also `define_custom_attribute()`; `reset()` forgets it).
+
+Custom attributes are typed, as Intercom's are (`DEFAULT_CUSTOM_ATTRIBUTES` at start): a contact's
+`custom_attributes` sent to `POST`/`PUT /contacts` must name attributes that exist and are
+`api_writable`, with values of their type (string; integer and float within 64 bits; boolean; date as
+Unix seconds; a list's option), else `400 parameter_invalid` naming `custom_attributes.<name>`.
+`POST /data_attributes` validates its body by the vendored schema and answers the documented 400s
+(duplicate, invalid or standard name, bad type, too few options) and the limit of 250.
 - `GET /_sandbox/requests`: method, path, status and JSON body of every request so far.
 
 HTTPS: `IntercomSandbox(tls=True)` (CLI `--tls`) serves https://127.0.0.1:<port> with a certificate

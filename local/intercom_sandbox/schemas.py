@@ -44,6 +44,9 @@ class Schemas:
     versions: frozenset[str]  # the valid Intercom-Version values
     conflict_message: str  # the 409 for a live duplicate, with an example id
     archived_message: str  # the 409 for an archived duplicate
+    create_attribute: Draft202012Validator  # body of POST /data_attributes
+    attribute_list: Draft202012Validator  # answer of GET /data_attributes
+    attribute_errors: dict[str, str]  # POST /data_attributes' documented 400 messages, by example name
 
 
 @functools.cache
@@ -66,6 +69,14 @@ def load_schemas() -> Schemas:
         versions=frozenset(versions),
         conflict_message=examples["Contact already exists"]["value"]["errors"][0]["message"],
         archived_message=examples["Archived contact already exists"]["value"]["errors"][0]["message"],
+        create_attribute=_validator(_read("create_data_attribute_request.2.16.resolved.json")),
+        attribute_list=_validator(_read("data_attribute_list.2.16.resolved.json")),
+        attribute_errors={
+            name: example["value"]["errors"][0]["message"]
+            for name, example in _read("data_attributes_operations.2.16.json")["POST /data_attributes"][
+                "responses"
+            ]["400"]["content"]["application/json"]["examples"].items()
+        },
     )
 
 

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,7 +49,7 @@ class IntercomSandbox:
         port: int = 0,
         rate_limit: int | None = None,
         window_seconds: float = 10.0,
-        custom_attributes: Iterable[str] = DEFAULT_CUSTOM_ATTRIBUTES,
+        custom_attributes: Mapping[str, str] = DEFAULT_CUSTOM_ATTRIBUTES,
         open_reads: bool = False,
         search_lag_seconds: float = 0.0,
         tls: bool = False,
@@ -177,8 +177,15 @@ class IntercomSandbox:
     def archive(self, contact_id: str) -> None:
         self._workspace.archive(contact_id)
 
-    def define_custom_attribute(self, name: str) -> None:
-        self._workspace.define_custom_attribute(name)
+    def define_custom_attribute(
+        self, name: str, data_type: str = "string", *, api_writable: bool = True
+    ) -> dict[str, Any]:
+        """As Intercom's UI creates one: no checks; `api_writable=False` makes one the API cannot write."""
+        return self._workspace.define_custom_attribute(name, data_type, api_writable=api_writable)
+
+    def archive_custom_attribute(self, name: str) -> None:
+        """As archiving it in Intercom's UI does: it leaves the list, and contacts may no longer carry it."""
+        self._workspace.archive_custom_attribute(name)
 
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         return self._workspace.seed(fields)
@@ -190,7 +197,9 @@ class IntercomSandbox:
             self.requests.clear()
 
     # --- the API ---------------------------------------------------------------------------
-    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+    def _handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = ""
+    ) -> Answer:
         """Answer one API request as Intercom would (raises nothing; faults are applied by the caller)."""
         is_browse = self.open_reads and method == "GET" and (path == "/contacts" or CONTACT_PATH.match(path))
         if not is_browse:
@@ -215,14 +224,18 @@ class IntercomSandbox:
             )
         else:
             try:
-                answer = Answer(200, self._route(method, path, body))
+                answer = Answer(200, self._route(method, path, body, dict(parse_qsl(query))))
             except Answer as raised:
                 answer = raised
         answer.headers.update(limits)
         return answer
 
-    def _route(self, method: str, path: str, body: bytes) -> dict[str, Any]:
+    def _route(self, method: str, path: str, body: bytes, query: dict[str, str]) -> dict[str, Any]:
         workspace = self._workspace
+        if path == "/data_attributes" and method == "GET":
+            return workspace.list_attributes(query.get("model"))
+        if path == "/data_attributes" and method == "POST":
+            return workspace.create_attribute(_json_object(body))
         if path == "/contacts" and method == "POST":
             return workspace.create(_json_object(body))
         if path == "/contacts" and method == "GET":
@@ -271,8 +284,12 @@ class IntercomSandbox:
             self.set_search_lag(seconds)
             return Answer(200, {"seconds": seconds})
         if path == "/_sandbox/attributes" and method == "POST":
-            self.define_custom_attribute(str(payload["name"]))  # as Intercom's data attributes API does
-            return Answer(200, {"defined": payload["name"]})
+            defined = self.define_custom_attribute(
+                str(payload["name"]),
+                str(payload.get("data_type", "string")),
+                api_writable=bool(payload.get("api_writable", True)),
+            )
+            return Answer(200, {"defined": payload["name"], "data_type": defined["data_type"]})
         if path == "/_sandbox/failure-rate" and method == "POST":
             probability = float(payload.get("probability", 0.0))
             self.set_failure_rate(probability, int(payload.get("status", 500)), payload.get("seed"))
@@ -359,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             parsed = None
         fault = self.sandbox._faults.take(method, parts.path)
-        answer = self._answer(fault, method, parts.path, headers, body)
+        answer = self._answer(fault, method, parts.path, headers, body, query=parts.query)
         # Recorded before answering, so a client that has its answer always finds its request here.
         self.sandbox._record(
             RecordedRequest(
@@ -386,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _answer(
-        self, fault: Fault | None, method: str, path: str, headers: dict[str, str], body: bytes
+        self, fault: Fault | None, method: str, path: str, headers: dict[str, str], body: bytes, *, query: str
     ) -> Answer | None:
         """The answer to send, or None when the connection is to be dropped."""
         sandbox = self.sandbox
@@ -395,11 +412,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "delay" and not fault.after_handling:
             time.sleep(fault.seconds)
         if fault is not None and fault.kind == "drop":
-            sandbox._handle(method, path, headers, body)  # Intercom did the work; the answer is lost
+            sandbox._handle(method, path, headers, body, query)  # Intercom did the work; the answer is lost
             return None
         if fault is not None and fault.kind == "fail":
             return fault.failure()
-        return sandbox._handle(method, path, headers, body)
+        return sandbox._handle(method, path, headers, body, query)
 
     def _send(self, answer: Answer) -> None:
         payload = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()

@@ -1,5 +1,6 @@
 """One Intercom workspace as the contacts API sees it: its contacts, the archived ones, the 409 for a
-duplicate user, search, and the rate-limit window every authenticated call spends."""
+duplicate user, search, its custom data attributes (typed; a contact's values must fit them), and the
+rate-limit window every authenticated call spends."""
 
 from __future__ import annotations
 
@@ -9,14 +10,39 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+import unicodedata
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from local.intercom_sandbox.schemas import Schemas, intercom_error
 
-DEFAULT_CUSTOM_ATTRIBUTES = ("plan", "paid_subscriber", "monthly_spend", "team_mates", "source", "seats")
+# The workspace's custom attributes at start, by name: their data types.
+DEFAULT_CUSTOM_ATTRIBUTES: Mapping[str, str] = {
+    "plan": "string",
+    "paid_subscriber": "boolean",
+    "monthly_spend": "float",
+    "team_mates": "integer",
+    "source": "string",
+    "seats": "integer",
+    "contract_signed_at": "date",
+}
+# A few of the standard contact attributes GET /data_attributes lists (`custom: false`); a custom
+# attribute may not take one of their names.
+STANDARD_ATTRIBUTES: Mapping[str, str] = {
+    "name": "string",
+    "email": "string",
+    "phone": "string",
+    "external_id": "string",
+    "role": "string",
+    "signed_up_at": "date",
+    "last_seen_at": "date",
+    "owner_id": "integer",
+    "unsubscribed_from_emails": "boolean",
+}
+MAX_CUSTOM_ATTRIBUTES = 250  # a workspace's limit (Intercom's documentation)
+INT64 = 2**63
 DEFAULT_WINDOW_LIMIT = 1666  # 10,000 a minute, spread over 10-second windows
 WORKSPACE_ID = "ecahpwf5"
 # The contact's timestamps, which search matches by calendar day (see `_date_filter`).
@@ -47,15 +73,16 @@ class Workspace:
         self,
         schemas: Schemas,
         *,
-        custom_attributes: Iterable[str],
+        custom_attributes: Mapping[str, str],
         rate_limit: int | None,
         window_seconds: float,
         search_lag_seconds: float,
     ) -> None:
         self._schemas = schemas
         self._lock = threading.Lock()
-        self._initial_attributes = frozenset(custom_attributes)
-        self._custom_attributes = set(self._initial_attributes)
+        self._initial_attributes = dict(custom_attributes)
+        self._custom_attributes: dict[str, dict[str, Any]] = {}
+        self._define_initial_attributes()
         self.contacts: dict[str, dict[str, Any]] = {}
         self._archived: set[str] = set()
         self._search_lag = search_lag_seconds
@@ -82,10 +109,18 @@ class Workspace:
         with self._lock:
             self._archived.add(contact_id)
 
-    def define_custom_attribute(self, name: str) -> None:
-        """What Intercom's data attributes API does: contacts may now carry `name`."""
+    def define_custom_attribute(
+        self, name: str, data_type: str = "string", *, api_writable: bool = True
+    ) -> dict[str, Any]:
+        """An attribute as Intercom's UI would create it (no checks): contacts may now carry `name`.
+        `api_writable=False` is one only Intercom's UI may write."""
         with self._lock:
-            self._custom_attributes.add(name)
+            return self._store_attribute(name, data_type, api_writable=api_writable, options=None)
+
+    def archive_custom_attribute(self, name: str) -> None:
+        """As archiving it in Intercom's UI does: no longer listed, and no longer writable."""
+        with self._lock:
+            self._custom_attributes.pop(name, None)
 
     def seed(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A contact that has been in the workspace a while: search finds it whatever the lag."""
@@ -96,7 +131,7 @@ class Workspace:
         with self._lock:
             self.contacts.clear()
             self._archived.clear()
-            self._custom_attributes = set(self._initial_attributes)
+            self._define_initial_attributes()
             self._search_lag = 0.0
             self._searchable_from.clear()
             self._window_start, self._window_used = 0.0, 0
@@ -167,7 +202,95 @@ class Workspace:
             indexed = (c for c in self.contacts.values() if self._searchable_from.get(c["id"], now) <= now)
             return _list([_public(c) for c in indexed if matches(c)])
 
+    def list_attributes(self, model: str | None) -> dict[str, Any]:
+        """`GET /data_attributes`: the standard and custom attributes of `model` (contact when absent);
+        the sandbox has no company attributes."""
+        if model not in (None, "contact", "company"):
+            raise intercom_error(400, "parameter_invalid", "model must be either contact or company", "model")
+        if model == "company":
+            return {"type": "list", "data": []}
+        with self._lock:
+            standard = [_attribute(name, kind, custom=False) for name, kind in STANDARD_ATTRIBUTES.items()]
+            return {"type": "list", "data": standard + [dict(a) for a in self._custom_attributes.values()]}
+
+    def create_attribute(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /data_attributes`, with the 400s Intercom documents for it."""
+        errors = self._schemas.attribute_errors
+        problem = next(iter(self._schemas.create_attribute.iter_errors(body)), None)
+        if problem is not None:
+            invalid_type = "data_type" in body and problem.validator == "oneOf"
+            raise intercom_error(
+                400, "parameter_invalid", errors["Invalid Data Type"] if invalid_type else problem.message
+            )
+        if body["data_type"] == "options" and len(body["options"]) < 2:
+            message = "You must have at least two options on a list type data attribute"
+            raise intercom_error(400, "parameter_invalid", message, "options")
+        if body["model"] != "contact":
+            raise intercom_error(400, "parameter_invalid", "The sandbox has only contact attributes", "model")
+        name = body["name"]
+        if not name or not all(_name_character(character) for character in name):
+            raise intercom_error(400, "parameter_invalid", errors["Invalid name"], "name")
+        if name.lower() in STANDARD_ATTRIBUTES:
+            raise intercom_error(
+                400, "parameter_invalid", f"'{name.capitalize()}' is one of our standard attributes", "name"
+            )
+        with self._lock:
+            if name in self._custom_attributes:
+                duplicate = errors["Same name already exists"].replace("'The One Ring'", f"'{name}'")
+                raise intercom_error(
+                    400, "parameter_invalid", duplicate.replace("company data", "people data")
+                )
+            if len(self._custom_attributes) >= MAX_CUSTOM_ATTRIBUTES:
+                raise intercom_error(
+                    400,
+                    "parameter_invalid",
+                    f"You can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes in your people data",
+                )
+            data_type = "date" if body["data_type"] == "datetime" else body["data_type"]
+            options = [option["value"] for option in body.get("options") or []] or None
+            kind = "string" if data_type == "options" else data_type
+            return dict(self._store_attribute(name, kind, api_writable=True, options=options))
+
     # --- checks and storage (callers hold the lock where they touch the contacts) ------------
+    def _define_initial_attributes(self) -> None:
+        self._custom_attributes = {}
+        for name, data_type in self._initial_attributes.items():
+            self._store_attribute(name, data_type, api_writable=True, options=None)
+
+    def _store_attribute(
+        self, name: str, data_type: str, *, api_writable: bool, options: list[str] | None
+    ) -> dict[str, Any]:
+        attribute = _attribute(name, data_type, custom=True, api_writable=api_writable, options=options)
+        attribute["id"] = len(self._custom_attributes) + 1
+        self._custom_attributes[name] = attribute
+        return attribute
+
+    def _check_custom_attributes(self, values: dict[str, Any]) -> None:
+        """Intercom writes only the workspace's API-writable attributes, each with a value of its type
+        (null clears one); dates are Unix seconds."""
+        for name, value in values.items():
+            attribute = self._custom_attributes.get(name)
+            field_name = f"custom_attributes.{name}"
+            if attribute is None:
+                raise intercom_error(
+                    400, "parameter_invalid", f"Custom attribute '{name}' does not exist", field_name
+                )
+            if not attribute["api_writable"]:
+                raise intercom_error(
+                    400,
+                    "parameter_invalid",
+                    f"Custom attribute '{name}' is not writable by the API",
+                    field_name,
+                )
+            if value is None:
+                continue
+            options = attribute.get("options")
+            if not _fits(attribute["data_type"], value) or (options and value not in options):
+                wanted = f"one of {options}" if options else attribute["data_type"]
+                raise intercom_error(
+                    400, "parameter_invalid", f"Custom attribute '{name}' must be {wanted}", field_name
+                )
+
     def _check_contact_body(self, body: dict[str, Any], validator: Draft202012Validator) -> None:
         for name in body:
             if name not in self._schemas.fields:
@@ -182,14 +305,8 @@ class Workspace:
             raise intercom_error(
                 400, "parameter_invalid", "email_verified must be sent together with email", "email_verified"
             )
-        for name in body.get("custom_attributes") or {}:
-            if name not in self._custom_attributes:
-                raise intercom_error(
-                    400,
-                    "parameter_not_found",
-                    f"Custom attribute '{name}' does not exist",
-                    "custom_attributes",
-                )
+        with self._lock:
+            self._check_custom_attributes(body.get("custom_attributes") or {})
 
     def _refuse_duplicate(self, body: dict[str, Any], exclude: str | None) -> None:
         """Intercom matches users on email or external_id, archived ones included."""
@@ -269,6 +386,48 @@ class Workspace:
             contact[name]["url"] = f"/contacts/{contact['id']}/{name}"
         self.contacts[contact["id"]] = contact
         return dict(contact)
+
+
+def _attribute(
+    name: str, data_type: str, *, custom: bool, api_writable: bool = True, options: list[str] | None = None
+) -> dict[str, Any]:
+    """A data attribute as `data_attribute.2.16.json` shapes it."""
+    attribute: dict[str, Any] = {
+        "type": "data_attribute",
+        "model": "contact",
+        "name": name,
+        "full_name": f"custom_attributes.{name}" if custom else name,
+        "label": name,
+        "data_type": data_type,
+        "api_writable": api_writable,
+        "ui_writable": True,
+        "messenger_writable": False,
+        "custom": custom,
+        "archived": False,
+    }
+    if options:
+        attribute["options"] = options
+    if custom:
+        attribute["created_at"] = attribute["updated_at"] = int(time.time())
+    return attribute
+
+
+def _name_character(character: str) -> bool:
+    """Intercom's rule, 'alphanumeric characters, currency symbols, and hyphens', as its own examples
+    apply it: `paid_subscriber` and `Mithril Shirt` are valid names too."""
+    return character.isalnum() or character in "-_ " or unicodedata.category(character) == "Sc"
+
+
+def _fits(data_type: str, value: Any) -> bool:
+    if data_type == "string":
+        return isinstance(value, str)
+    if data_type == "boolean":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if data_type in ("integer", "date"):
+        return isinstance(value, int) and -INT64 <= value < INT64 and (data_type == "integer" or value >= 0)
+    return data_type == "float" and isinstance(value, int | float)
 
 
 def _search_filter(query: dict[str, Any]) -> Filter:

@@ -34,6 +34,32 @@ class IntercomRejected(ContactError):
     code = "INTERCOM_REJECTED"
 
 
+class CustomAttributesRefused(ContactError):
+    """Custom attributes Intercom would refuse (unknown, not API-writable, a value not of the attribute's
+    type), found before the contact was sent: `fields` pairs each `custom_attributes.<name>` with what
+    to do."""
+
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, fields: list[tuple[str, str]], *, request_id: str | None = None) -> None:
+        problems = "; ".join(f"{name}: {problem}" for name, problem in fields)
+        super().__init__(f"Custom attributes Intercom would refuse: {problems}", request_id=request_id)
+        self.fields = fields
+
+
+class AttributeNameInvalid(CustomAttributesRefused):
+    """A custom attribute to create has a name Intercom refuses (its characters, or a standard
+    attribute's name)."""
+
+    code = "ATTRIBUTE_NAME_INVALID"
+
+
+class AttributeLimitReached(CustomAttributesRefused):
+    """The workspace holds Intercom's maximum of custom attributes: no more can be created."""
+
+    code = "ATTRIBUTE_LIMIT_REACHED"
+
+
 class IntercomAuthFailed(ContactError):
     """Intercom refused the token (401/403): a configuration fault, fixed by rotating the secret."""
 

@@ -20,9 +20,11 @@ from botocore.config import Config
 from intercom_contacts.config import RECORD_TTL_SECONDS, ConfigurationError, Settings, get_settings
 from intercom_contacts.events import EventPublisher
 from intercom_contacts.intercom.client import IntercomClient
+from intercom_contacts.intercom.data_attributes import DataAttributesApi
 from intercom_contacts.intercom.rate_limit import Gate, PacedGate, RateLimitGate
 from intercom_contacts.intercom.token import SecretToken
 from intercom_contacts.logic.batches import Batches
+from intercom_contacts.logic.custom_attributes import WorkspaceAttributes
 from intercom_contacts.logic.idempotency import ContactCreator, IdempotentBatches
 from intercom_contacts.logic.outcomes import Outcomes
 from intercom_contacts.observability import logger
@@ -78,6 +80,12 @@ def intercom_client() -> IntercomClient:
     return IntercomClient(
         settings, SecretToken(secrets_provider(), settings.token_secret_id), gate=rate_limit_gate(settings)
     )
+
+
+@functools.cache
+def workspace_attributes() -> WorkspaceAttributes:
+    """The workspace's custom attributes, read on first use and kept for the container's life."""
+    return WorkspaceAttributes(DataAttributesApi(intercom_client()))
 
 
 def rate_limit_gate(settings: Settings) -> Gate:

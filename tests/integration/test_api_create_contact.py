@@ -146,8 +146,10 @@ def test_an_unknown_on_conflict_is_a_422(call_api: CallApi) -> None:
 def test_fields_intercom_rejects_are_a_422_with_intercoms_code(
     call_api: CallApi, sandbox: IntercomSandbox
 ) -> None:
-    # Given a custom attribute the workspace does not have
-    answer = call_api({**USER, "custom_attributes": {"no_such_attribute": 1}})
+    # Given Intercom refuses a field (an owner not in the workspace, say) the service cannot check
+    refusal = {"type": "error.list", "request_id": "r-1", "errors": [{"code": "parameter_not_found"}]}
+    sandbox.fail_next(1, 400, method="POST", body=json.dumps(refusal).encode())
+    answer = call_api({**USER, "owner_id": "99"})
     # Then Intercom's 400 is passed on as a 422 with its code and request id, and not retried
     assert answer.status == 422
     assert answer.body["code"] == "INTERCOM_REJECTED"

@@ -41,8 +41,9 @@ def test_the_run_log_holds_each_items_outcome_and_intercom_id(
     call_api: CallApi, queues: WorkerQueues, sandbox: IntercomSandbox, bus_events: BusEvents
 ) -> None:
     # Given an existing user, and a batch of two new leads, that user again, an invalid item and a user
-    # Intercom refuses (a custom attribute the workspace does not have)
+    # Intercom refuses (a custom attribute archived in Intercom after the batch was checked and queued)
     existing = sandbox.seed_contact(**USER)
+    sandbox.define_custom_attribute("tier")
     refused = {
         **USER,
         "email": "vip@example.com",
@@ -52,6 +53,7 @@ def test_the_run_log_holds_each_items_outcome_and_intercom_id(
     contacts = [*_leads(2), USER, {"role": "user"}, refused]
     # When it is posted and the worker drains the queue
     posted = _post(call_api, contacts)
+    sandbox.archive_custom_attribute("tier")
     _drain(queues)
     # Then the run log says what happened to each, with the ids Intercom holds
     batch_id = posted.body["batch_id"]
@@ -100,13 +102,15 @@ def test_the_run_log_holds_each_items_outcome_and_intercom_id(
 def test_a_retry_after_the_cause_is_fixed_creates_the_failed_items_once(
     call_api: CallApi, queues: WorkerQueues, sandbox: IntercomSandbox, bus_events: BusEvents
 ) -> None:
-    # Given a batch whose user Intercom refused for a missing custom attribute
+    # Given a batch whose user Intercom refused for a custom attribute archived after the batch was queued
     refused = {**USER, "custom_attributes": {"tier": "gold"}}
+    sandbox.define_custom_attribute("tier")
     batch_id = _post(call_api, [LEAD, refused]).body["batch_id"]
+    sandbox.archive_custom_attribute("tier")
     _drain(queues)
     assert _run_log(call_api, batch_id).body["counts"]["failed"] == 1
     bus_events.drain()
-    # When the attribute is created in the workspace and the batch's failures are retried, twice
+    # When the attribute is restored in the workspace and the batch's failures are retried, twice
     sandbox.define_custom_attribute("tier")
     first = call_api(path=f"/contacts/batch/{batch_id}/retry")
     second = call_api(path=f"/contacts/batch/{batch_id}/retry")

@@ -15,7 +15,7 @@ import pytest
 import urllib3
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from local.intercom_sandbox import IntercomSandbox
+from local.intercom_sandbox import DEFAULT_CUSTOM_ATTRIBUTES, IntercomSandbox
 from tests.conftest import TOKEN  # the `sandbox` fixture (tests/conftest.py) serves this token
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json", "Intercom-Version": "2.16"}
@@ -103,7 +103,7 @@ def test_leads_never_conflict(sandbox: IntercomSandbox) -> None:
         ({"role": "user", "email": "a@example.com", "company": "x"}, "parameter_not_found"),
         (
             {"role": "user", "email": "a@example.com", "custom_attributes": {"unknown": 1}},
-            "parameter_not_found",
+            "parameter_invalid",
         ),
         ({"role": "user", "external_id": "e", "email_verified": True}, "parameter_invalid"),
         ({"role": "admin", "email": "a@example.com"}, "parameter_invalid"),
@@ -385,3 +385,154 @@ def test_a_custom_attribute_defined_over_http_is_accepted_until_reset(sandbox: I
     assert _call(sandbox, "POST", "/contacts", body).status == 200
     sandbox.reset()
     assert _call(sandbox, "POST", "/contacts", {**body, "email": "t2@example.com"}).status == 400
+
+
+def test_the_workspaces_attributes_are_listed_typed_as_intercoms_schema_says(
+    sandbox: IntercomSandbox,
+) -> None:
+    # When the contact attributes are listed
+    answer = _call(sandbox, "GET", "/data_attributes?model=contact")
+    listed = _body(answer)
+    # Then the list is valid against Intercom's schema, standard ones marked custom false
+    assert answer.status == 200
+    assert [e.message for e in sandbox._schemas.attribute_list.iter_errors(listed)] == []
+    custom = {a["name"]: a["data_type"] for a in listed["data"] if a["custom"]}
+    assert custom == dict(DEFAULT_CUSTOM_ATTRIBUTES)
+    assert {"name": "email", "custom": False} in [
+        {k: a[k] for k in ("name", "custom")} for a in listed["data"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("seats", "3"),
+        ("seats", 2.5),
+        ("seats", True),
+        ("monthly_spend", "12.5"),
+        ("paid_subscriber", "true"),
+        ("plan", 3),
+        ("contract_signed_at", "2025-01-31"),
+        ("contract_signed_at", -1),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_naming_the_attribute(
+    sandbox: IntercomSandbox, name: str, value: Any
+) -> None:
+    # When a contact carries a value its attribute's type does not take
+    body = {"role": "lead", "email": "t@example.com", "custom_attributes": {name: value}}
+    answer = _call(sandbox, "POST", "/contacts", body)
+    # Then Intercom refuses it, naming the attribute, and stores nothing
+    [error] = _body(answer)["errors"]
+    assert (answer.status, error["code"], error["field"]) == (
+        400,
+        "parameter_invalid",
+        f"custom_attributes.{name}",
+    )
+    assert sandbox.contacts == {}
+
+
+def test_a_contacts_values_are_stored_typed(sandbox: IntercomSandbox) -> None:
+    values = {"seats": 3, "monthly_spend": 12, "paid_subscriber": False, "contract_signed_at": 1738281600}
+    body = {"role": "lead", "email": "t@example.com", "custom_attributes": {**values, "plan": None}}
+    answer = _call(sandbox, "POST", "/contacts", body)
+    assert answer.status == 200
+    assert _body(answer)["custom_attributes"] == {**values, "plan": None}
+
+
+def test_an_update_is_checked_like_a_creation(sandbox: IntercomSandbox) -> None:
+    contact = sandbox.seed_contact(role="user", email="u@example.com")
+    answer = _call(sandbox, "PUT", f"/contacts/{contact['id']}", {"custom_attributes": {"seats": "many"}})
+    assert (answer.status, _body(answer)["errors"][0]["field"]) == (400, "custom_attributes.seats")
+
+
+def test_an_attribute_the_api_may_not_write_is_refused(sandbox: IntercomSandbox) -> None:
+    # Given an attribute only Intercom's UI may write
+    sandbox.define_custom_attribute("score", "integer", api_writable=False)
+    body = {"role": "lead", "email": "t@example.com", "custom_attributes": {"score": 1}}
+    answer = _call(sandbox, "POST", "/contacts", body)
+    assert (answer.status, _body(answer)["errors"][0]["code"]) == (400, "parameter_invalid")
+
+
+def test_a_created_attribute_is_listed_and_then_writable(sandbox: IntercomSandbox) -> None:
+    # When an attribute is created through the data attributes API (datetime is stored as date)
+    answer = _call(
+        sandbox, "POST", "/data_attributes", {"name": "renewal", "model": "contact", "data_type": "datetime"}
+    )
+    created = _body(answer)
+    # Then it is a custom, API-writable date attribute, shaped as Intercom's schema says
+    assert answer.status == 200
+    assert [
+        e.message for e in sandbox._schemas.attribute_list.iter_errors({"type": "list", "data": [created]})
+    ] == []
+    assert (created["data_type"], created["custom"], created["api_writable"]) == ("date", True, True)
+    listed = _body(_call(sandbox, "GET", "/data_attributes?model=contact"))["data"]
+    assert created in listed
+    body = {"role": "lead", "email": "r@example.com", "custom_attributes": {"renewal": 1738281600}}
+    assert _call(sandbox, "POST", "/contacts", body).status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"name": "plan", "model": "contact", "data_type": "string"},
+            "You already have 'plan' in your people data. To save this as new people data, use a different name.",
+        ),
+        (
+            {"name": "a.b", "model": "contact", "data_type": "string"},
+            "Your name for this attribute must only contain alphanumeric characters, currency symbols, and hyphens",
+        ),
+        (
+            {"name": "name", "model": "contact", "data_type": "string"},
+            "'Name' is one of our standard attributes",
+        ),
+        ({"name": "x", "model": "contact", "data_type": "text"}, "Data Type isn't an option"),
+        (
+            {"name": "size", "model": "contact", "data_type": "options", "options": [{"value": "S"}]},
+            "You must have at least two options on a list type data attribute",
+        ),
+    ],
+)
+def test_attribute_creations_intercom_refuses_answer_its_documented_400(
+    sandbox: IntercomSandbox, body: dict[str, Any], message: str
+) -> None:
+    answer = _call(sandbox, "POST", "/data_attributes", body)
+    assert (answer.status, _body(answer)["errors"][0]["code"], _body(answer)["errors"][0]["message"]) == (
+        400,
+        "parameter_invalid",
+        message,
+    )
+
+
+def test_a_workspace_holds_at_most_250_custom_attributes(sandbox: IntercomSandbox) -> None:
+    # Given a workspace one short of the limit
+    for number in range(250 - len(DEFAULT_CUSTOM_ATTRIBUTES) - 1):
+        sandbox.define_custom_attribute(f"a{number}")
+    create = {"model": "contact", "data_type": "string"}
+    # Then the 250th is created and the 251st refused
+    assert _call(sandbox, "POST", "/data_attributes", {**create, "name": "last"}).status == 200
+    answer = _call(sandbox, "POST", "/data_attributes", {**create, "name": "one_more"})
+    assert (answer.status, "250" in _body(answer)["errors"][0]["message"]) == (400, True)
+
+
+def test_a_list_attribute_takes_only_its_options(sandbox: IntercomSandbox) -> None:
+    options = {
+        "name": "size",
+        "model": "contact",
+        "data_type": "options",
+        "options": [{"value": "S"}, {"value": "M"}],
+    }
+    assert _call(sandbox, "POST", "/data_attributes", options).status == 200
+    lead = {"role": "lead", "email": "s@example.com"}
+    assert _call(sandbox, "POST", "/contacts", {**lead, "custom_attributes": {"size": "M"}}).status == 200
+    assert _call(sandbox, "POST", "/contacts", {**lead, "custom_attributes": {"size": "XL"}}).status == 400
+
+
+def test_an_attribute_defined_over_the_control_plane_carries_its_type(sandbox: IntercomSandbox) -> None:
+    http.request(
+        "POST", sandbox.url + "/_sandbox/attributes", body=json.dumps({"name": "age", "data_type": "integer"})
+    )
+    lead = {"role": "lead", "email": "s@example.com"}
+    assert _call(sandbox, "POST", "/contacts", {**lead, "custom_attributes": {"age": "7"}}).status == 400
+    assert _call(sandbox, "POST", "/contacts", {**lead, "custom_attributes": {"age": 7}}).status == 200

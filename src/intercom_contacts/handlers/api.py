@@ -29,6 +29,7 @@ from intercom_contacts.errors import (
     BatchNotFound,
     ContactConflict,
     ContactError,
+    CustomAttributesRefused,
     EventsUnavailable,
     IdempotencyKeyReused,
     IdempotencyStoreUnavailable,
@@ -65,7 +66,14 @@ from intercom_contacts.models.contact import (
 )
 from intercom_contacts.models.messages import API_IDEMPOTENCY_KEY_PATTERN
 from intercom_contacts.observability import MetricUnit, logger, mask_email, metrics
-from intercom_contacts.services import batches, build_at_init, contact_creator, deadline_for, outcomes
+from intercom_contacts.services import (
+    batches,
+    build_at_init,
+    contact_creator,
+    deadline_for,
+    outcomes,
+    workspace_attributes,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 OUTCOME_HEADER = "X-Contact-Outcome"
@@ -79,6 +87,13 @@ IdempotencyKey = Annotated[
     ),
 ]
 OnConflictQuery = Annotated[OnConflict, Query(description="What to do when the user already exists")]
+CreateAttributesQuery = Annotated[
+    bool,
+    Query(
+        description="Create each custom attribute the workspace lacks (typed as its value's JSON type) "
+        "before the contact; otherwise an unknown attribute is a 422"
+    ),
+]
 BatchId = Annotated[str, Path(description="The `batch_id` POST /contacts/batch answered", max_length=64)]
 
 
@@ -121,7 +136,13 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
         (409, "The user exists and on_conflict=fail (CONTACT_EXISTS), or a repeat is in progress"),
         (413, "The body is over 256 KiB (PAYLOAD_TOO_LARGE)"),
         (415, "The body is not application/json (UNSUPPORTED_MEDIA_TYPE)"),
-        (422, "Invalid fields (VALIDATION_ERROR), rejected by Intercom, or a reused idempotency key"),
+        (
+            422,
+            "Invalid fields (VALIDATION_ERROR: custom attributes the workspace lacks, cannot write or whose "
+            "type the value does not fit included, as custom_attributes.<name>), an attribute that cannot be "
+            "created (ATTRIBUTE_NAME_INVALID, ATTRIBUTE_LIMIT_REACHED), rejected by Intercom, or a reused "
+            "idempotency key",
+        ),
         (429, "Intercom's rate limit outlasts the time left (INTERCOM_RATE_LIMITED, Retry-After header)"),
         (502, "Intercom failed, rejected the token, or lost a lead's answer (INTERCOM_*)"),
         (
@@ -137,7 +158,10 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     "/contacts",
     summary="Create a contact (user or lead) in Intercom",
     description="Answers 201 with the new contact, or 200 with the existing one when the user already "
-    f"exists (returned, or updated with on_conflict=update); the `{OUTCOME_HEADER}` header says which.",
+    f"exists (returned, or updated with on_conflict=update); the `{OUTCOME_HEADER}` header says which. "
+    "Custom attributes are checked against the workspace's before Intercom is called, and converted to "
+    'their type when their text is unambiguous ("12" for an integer, "yes" for a boolean, ISO 8601 or Unix '
+    "seconds for a date).",
     responses={
         201: {"description": "Created", "content": {"application/json": {"model": Contact}}},
         200: {"description": "Existing or updated", "content": {"application/json": {"model": Contact}}},
@@ -149,9 +173,13 @@ def post_contact(
     contact: Annotated[ContactRequest, Body()],
     on_conflict: OnConflictQuery = OnConflict.RETURN,
     idempotency_key: IdempotencyKey = None,
+    create_attributes: CreateAttributesQuery = False,
 ) -> Response[dict[str, Any]]:
     creator, announcer = contact_creator(), outcomes()  # both before Intercom: a misconfiguration stops here
     creator.register(app.lambda_context)
+    contact = workspace_attributes().checked(
+        contact, create=create_attributes, deadline=deadline_for(app.lambda_context)
+    )
     subject = Subject(role=contact.role, external_id=contact.external_id, idempotency_key=idempotency_key)
     try:
         result = creator.create(
@@ -209,10 +237,14 @@ def post_contact_batch(
     batch: Annotated[BatchRequest, Body()],
     on_conflict: OnConflictQuery = OnConflict.RETURN,
     idempotency_key: IdempotencyKey = None,
+    create_attributes: CreateAttributesQuery = False,
 ) -> Response[dict[str, Any]]:
     intake = batches()
     intake.register(app.lambda_context)
-    result = intake.submit(batch.contacts, on_conflict, idempotency_key=idempotency_key)
+    screen = workspace_attributes().screen(
+        create=create_attributes, deadline=deadline_for(app.lambda_context)
+    )
+    result = intake.submit(batch.contacts, on_conflict, idempotency_key=idempotency_key, screen=screen)
     metrics.add_metric(name="ContactsQueued", unit=MetricUnit.Count, value=result.queued)
     metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=result.rejected)
     return Response(
@@ -315,6 +347,14 @@ def contact_error(error: ContactError) -> Response[dict[str, Any]]:
         contact_id=error.existing_id if isinstance(error, ContactConflict) else None,
     )
     return _error_response(status, body, headers)
+
+
+@app.exception_handler(CustomAttributesRefused)
+def custom_attributes_refused(error: CustomAttributesRefused) -> Response[dict[str, Any]]:
+    """Found before Intercom was called for the contact: the fields say what each attribute needs."""
+    fields = [FieldError(field=name, message=problem) for name, problem in error.fields]
+    body = ErrorResponse(code=error.code, message=error.message, request_id=error.request_id, fields=fields)
+    return _error_response(HTTPStatus.UNPROCESSABLE_ENTITY, body)
 
 
 @app.exception_handler(RequestValidationError)

@@ -22,6 +22,7 @@ from intercom_contacts.services import (
     intercom_deadline_for_worker,
     outcomes,
     sqs_client,
+    workspace_attributes,
 )
 
 
@@ -69,6 +70,7 @@ def record_processor() -> RecordProcessor:
         retry_base_seconds=settings.retry_base_seconds,
         max_receive_count=settings.max_receive_count,
         aws_call_seconds=AWS_CALL_SECONDS,
+        attributes=workspace_attributes(),
     )
 
 

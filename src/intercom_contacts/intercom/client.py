@@ -121,6 +121,12 @@ class IntercomClient:
         data = found.get("data")
         return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
+    def request(
+        self, method: str, path: str, body: Mapping[str, Any] | None, *, deadline: float
+    ) -> dict[str, Any]:
+        """Another resource's call (intercom/data_attributes.py), with the same gate, retries and errors."""
+        return self._call(method, path, body, deadline=deadline)
+
     def _call(
         self,
         method: str,

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from intercom_contacts import queues
-from intercom_contacts.errors import BatchNotFound, IdempotencyKeyReused, InvalidCursor
+from intercom_contacts.errors import (
+    BatchNotFound,
+    CustomAttributesRefused,
+    IdempotencyKeyReused,
+    InvalidCursor,
+)
+from intercom_contacts.logic.custom_attributes import Screen
 from intercom_contacts.logic.outcomes import Outcomes, counts_of
 from intercom_contacts.models.batch import (
     BATCH_ID_PATTERN,
@@ -57,13 +63,18 @@ class Batches:
     queue_url: str
 
     def submit(
-        self, contacts: Sequence[Any], on_conflict: OnConflict, idempotency_key: str | None
+        self,
+        contacts: Sequence[Any],
+        on_conflict: OnConflict,
+        idempotency_key: str | None,
+        screen: Screen | None = None,
     ) -> BatchResponse:
-        """Record the batch in the run log, then queue its valid items; SQS's refusals are reported."""
+        """Record the batch in the run log, then queue its valid items; SQS's refusals are reported.
+        `screen` checks and converts each valid item's custom attributes (logic/custom_attributes.py)."""
         seed = b"key:" + idempotency_key.encode() if idempotency_key else secrets.token_bytes(32)
         batch_id = batch_id_from(seed)
         checked = [
-            _checked(batch_id, index, body, on_conflict, idempotency_key)
+            _checked(batch_id, index, body, on_conflict, idempotency_key, screen=screen)
             for index, body in enumerate(contacts)
         ]
         items = [item for item, _ in checked]
@@ -197,11 +208,18 @@ def _refusal(result: queues.SendResult) -> str:
 
 
 def _checked(
-    batch_id: str, index: int, body: Any, on_conflict: OnConflict, batch_key: str | None
+    batch_id: str,
+    index: int,
+    body: Any,
+    on_conflict: OnConflict,
+    batch_key: str | None,
+    *,
+    screen: Screen | None,
 ) -> tuple[NewItem, list[FieldError]]:
     """The item as the run log records it, and the fields to fix when it is invalid."""
     try:
         request = ContactRequest.model_validate(body)
+        request = screen(request) if screen else request
     except ValidationError as error:
         # Named in full once each, but at most MAX_ITEM_FIELDS of them and each cut to 100 characters:
         # unknown fields are the caller's own names, and the whole answer must fit in the idempotency store
@@ -214,6 +232,9 @@ def _checked(
         more = f" and {len(names) - MAX_ITEM_FIELDS} more" if len(names) > MAX_ITEM_FIELDS else ""
         reason = f"Invalid fields: {', '.join(names[:MAX_ITEM_FIELDS])}{more}."
         return NewItem(index, "rejected", code="VALIDATION_ERROR", reason=reason), fields
+    except CustomAttributesRefused as refused:
+        fields = [FieldError(field=name, message=problem) for name, problem in refused.fields]
+        return NewItem(index, "rejected", code=refused.code, reason=refused.message), fields
     message = to_message(
         request, on_conflict, item_idempotency_key(batch_key, index), BatchItem(batch_id, index)
     )

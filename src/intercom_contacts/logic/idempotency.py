@@ -40,6 +40,7 @@ from intercom_contacts.errors import (
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
+from intercom_contacts.logic.custom_attributes import Screen
 from intercom_contacts.models.batch import BatchResponse, batch_fingerprint
 from intercom_contacts.models.contact import ContactRequest, OnConflict, Outcome
 from intercom_contacts.observability import logger
@@ -155,10 +156,15 @@ class IdempotentBatches:
         self.config.register_lambda_context(context)
 
     def submit(
-        self, contacts: Sequence[Any], on_conflict: OnConflict, *, idempotency_key: str | None
+        self,
+        contacts: Sequence[Any],
+        on_conflict: OnConflict,
+        *,
+        idempotency_key: str | None,
+        screen: Screen | None = None,
     ) -> BatchResponse:
         if idempotency_key is None:
-            return self.batches.submit(contacts, on_conflict, None)
+            return self.batches.submit(contacts, on_conflict, None, screen)
         payload = {
             "idempotency_key": idempotency_key,
             "fingerprint": batch_fingerprint(contacts, on_conflict.value),
@@ -172,6 +178,7 @@ class IdempotentBatches:
                     on_conflict=on_conflict,
                     batches=self.batches,
                     answered=answered,
+                    screen=screen,
                 )
         except _NotAllQueued as partial:
             return partial.response
@@ -200,8 +207,9 @@ def _queue_batch_once(
     on_conflict: OnConflict,
     batches: Batches,
     answered: list[BatchResponse],
+    screen: Screen | None,
 ) -> dict[str, Any]:
-    response = batches.submit(contacts, on_conflict, payload["idempotency_key"])
+    response = batches.submit(contacts, on_conflict, payload["idempotency_key"], screen)
     if response.failed:
         raise _NotAllQueued(response)  # not stored: the resend with the same key sends what SQS refused
     answered.append(response)

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from intercom_contacts import queues
 from intercom_contacts.errors import ContactError
+from intercom_contacts.logic.custom_attributes import WorkspaceAttributes
 from intercom_contacts.logic.idempotency import ContactCreator
 from intercom_contacts.logic.outcomes import Outcomes, Settled, Subject
 from intercom_contacts.models.messages import ContactMessage, InvalidMessage, batch_item_of, parse_record
@@ -58,6 +59,7 @@ class RecordProcessor:
     aws_call_seconds: float  # one AWS call's worst case, as the clients are configured
     retry_base_seconds: float = 1.0
     max_receive_count: int = 5
+    attributes: WorkspaceAttributes | None = None  # checks custom attributes again before sending
 
     def process(self, record: SQSRecord, *, deadline: float) -> Done:
         """The record's final outcome, or raise to have it retried (its backoff already set)."""
@@ -71,8 +73,11 @@ class RecordProcessor:
             )
         subject = _subject(message)
         try:
+            request = message.request
+            if self.attributes is not None:  # a refusal is final (DLQ); an unreadable list is retried
+                request = self.attributes.checked(request, create=False, deadline=deadline)
             result = self.creator.create(
-                message.request,
+                request,
                 message.on_conflict,
                 idempotency_key=message.idempotency_key,
                 deadline=deadline,

@@ -71,7 +71,11 @@ class ContactRequest(BaseModel):
     unsubscribed_from_emails: bool | None = None
     email_verified: bool | None = None
     custom_attributes: dict[str, Any] | None = Field(
-        default=None, description="Flat object; each attribute must already exist in the Intercom workspace"
+        default=None,
+        description="Flat object; each attribute must exist in the Intercom workspace (or be created with "
+        "create_attributes=true) and be writable through its API; a value is converted to the attribute's "
+        'type when its text is unambiguous ("12", "yes", "2025-01-31"), else refused before Intercom '
+        "is called",
     )
 
     @field_validator("role", mode="before")
