@@ -130,8 +130,6 @@ def deliver_sqs_targets_to(sqs_endpoint: str) -> None:
 def server(sqs_endpoint: str | None, port: int = 0, dynamodb_endpoint: str | None = None) -> BaseWSGIServer:
     """Listening on loopback (port 0: a free one); call serve_forever() to answer."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
-    if sqs_endpoint:
-        deliver_sqs_targets_to(sqs_endpoint)
     return make_server(
         "127.0.0.1",
         port,
@@ -156,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", type=Path, help="written with the port once listening")
     args = parser.parse_args(argv)
+    if args.sqs_endpoint:  # patches moto's class: only in a process of its own, never in a test's
+        deliver_sqs_targets_to(args.sqs_endpoint)
     serve_until_stopped(server(args.sqs_endpoint, args.port, args.dynamodb_endpoint), args.ready_file)
 
 

@@ -50,12 +50,17 @@ def _messages_in(queues: WorkerQueues) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-def _refused_users(n: int) -> list[dict[str, Any]]:
-    """Users Intercom refuses until the workspace has the custom attribute `tier`."""
-    return [
+def _post_refused_users(call_api: CallApi, sandbox: IntercomSandbox, n: int) -> str:
+    """A batch of users that passes intake's check of its custom attribute `tier`, which is then archived:
+    Intercom refuses them until the workspace has `tier` again. Returns the batch id."""
+    users = [
         {**USER, "email": f"u{i}@example.com", "external_id": f"u-{i}", "custom_attributes": {"tier": "gold"}}
         for i in range(n)
     ]
+    sandbox.define_custom_attribute("tier")
+    batch_id = str(_post(call_api, users).body["batch_id"])
+    sandbox.archive_custom_attribute("tier")
+    return batch_id
 
 
 def _completions(seen: list[tuple[str, dict[str, Any]]]) -> list[int]:
@@ -67,7 +72,7 @@ def test_concurrent_retries_requeue_each_failed_item_once(
     call_api: CallApi, queues: WorkerQueues, sandbox: IntercomSandbox, bus_events: BusEvents
 ) -> None:
     # Given a batch of 100 users Intercom refused, then the cause fixed
-    batch_id = _post(call_api, _refused_users(100)).body["batch_id"]
+    batch_id = _post_refused_users(call_api, sandbox, 100)
     _drain(queues)
     assert _run_log(call_api, batch_id)["counts"]["failed"] == 100
     bus_events.drain()
@@ -104,7 +109,7 @@ def test_one_retry_is_one_new_completion(
     call_api: CallApi, queues: WorkerQueues, sandbox: IntercomSandbox, bus_events: BusEvents
 ) -> None:
     # Given a batch of 3 users Intercom refused, announced complete once
-    batch_id = _post(call_api, _refused_users(3)).body["batch_id"]
+    batch_id = _post_refused_users(call_api, sandbox, 3)
     _drain(queues)
     first = _completions(bus_events.drain())
     # When the cause is fixed and the batch is retried once
@@ -116,11 +121,11 @@ def test_one_retry_is_one_new_completion(
 
 
 def test_a_requeued_item_that_fails_before_the_retry_answers_stays_failed(
-    call_api: CallApi, queues: WorkerQueues, bus_events: BusEvents
+    call_api: CallApi, queues: WorkerQueues, sandbox: IntercomSandbox, bus_events: BusEvents
 ) -> None:
     # Given a user Intercom refused, still refused, and a worker that takes each message the moment
     # the retry endpoint has sent it
-    batch_id = _post(call_api, _refused_users(1)).body["batch_id"]
+    batch_id = _post_refused_users(call_api, sandbox, 1)
     _drain(queues)
     bus_events.drain()
     taken = threading.Event()
