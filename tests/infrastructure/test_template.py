@@ -258,3 +258,18 @@ def test_snapstart_is_off_unless_asked_and_the_api_calls_a_published_alias() -> 
     assert f"${{{alias}}}" in integration["uri"]["Fn::Sub"]  # SnapStart serves versions, not $LATEST
     permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
     assert {"Ref": alias} in [p["Properties"]["FunctionName"] for p in permissions]
+
+
+@pytest.mark.parametrize("authorizer", ["NONE", "AWS_IAM"])
+def test_only_the_docs_page_is_served_without_the_api_key(authorizer: str) -> None:
+    # Given the template as CloudFormation receives it, with either authorizer
+    paths = _translated({"ApiAuthorizer": authorizer})["Resources"]["ContactsApi"]["Properties"]["Body"]["paths"]
+    # When each method's security is read
+    keyless = {
+        (path, method)
+        for path, methods in paths.items()
+        for method, operation in methods.items()
+        if not any("api_key" in requirement for requirement in operation.get("security", []))
+    }
+    # Then only GET /docs, which a browser opens without a way to send x-api-key, needs no key
+    assert keyless == {("/docs", "get")}

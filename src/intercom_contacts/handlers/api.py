@@ -107,11 +107,12 @@ class _RestResolver(APIGatewayRestResolver):
 
 
 app = _RestResolver(enable_validation=True, json_body_deserializer=strict_json.loads)
-app.configure_openapi(
-    title="Intercom Contacts",
-    version="1.0.0",
-    summary="Create Intercom contacts (users or leads), one at a time or queued in batches",
-)
+TITLE, VERSION = "Intercom Contacts", "1.0.0"
+SUMMARY = "Create Intercom contacts (users or leads), one at a time or queued in batches"
+app.configure_openapi(title=TITLE, version=VERSION, summary=SUMMARY)
+# GET /docs: Swagger UI with Powertools' own copy of its code and styles inlined, so the page needs no
+# other host; `?format=json` is the document. The only route without the API key (template.yaml).
+app.enable_swagger(path="/docs", title=TITLE, version=VERSION, summary=SUMMARY)
 
 ERROR_STATUS: dict[type[ContactError], HTTPStatus] = {
     BatchNotFound: HTTPStatus.NOT_FOUND,
