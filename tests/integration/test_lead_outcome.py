@@ -35,6 +35,8 @@ def test_a_lead_answered_502_is_unknown_not_sent_again_in_the_request(
     # Then its outcome is unknown, and it was sent once: a retry in the request could create it twice
     assert (answer.status, answer.body["code"]) == (502, "INTERCOM_OUTCOME_UNKNOWN")
     assert _creates(sandbox) == 1
+    # And the caller is told when a retry can decide: once the lookup window has passed
+    assert int(answer.headers["Retry-After"]) > 0
 
 
 @pytest.mark.slow
