@@ -2,6 +2,9 @@
 drained by the worker into the Intercom sandbox.
 
 - Two batches of 1,000 posted at once, timed until every contact is created (the goal: a minute).
+- 1,000 contacts with custom attributes sent as text (converted to the workspace's types): how many
+  times the containers read the workspace's attribute list (the goal: at most one per container) and
+  the drain rate against the same contacts without attributes.
 - Then 100, 1,000 and 10,000 contacts queued in turn: the accept time of each batch of (up to) 1,000,
   with the queue's depth when it was posted, and the drain rate (contacts created per second) while
   the queue held that many. Both should stay flat as the queue deepens.
@@ -40,9 +43,9 @@ class Stack:
         self.queue_url = state["queue_url"]
         self.http = urllib3.PoolManager(maxsize=4, retries=False, timeout=300)
 
-    def post_batch(self, emails: list[str]) -> float:
+    def post_batch(self, emails: list[str], **fields: Any) -> float:
         """Seconds to have the batch accepted (202)."""
-        body = json.dumps({"contacts": [{"role": "lead", "email": email} for email in emails]})
+        body = json.dumps({"contacts": [{"role": "lead", "email": email, **fields} for email in emails]})
         started = time.perf_counter()
         answer = self.http.request("POST", f"{self.api}/contacts/batch", body=body, headers=self.headers)
         if answer.status != 202:
@@ -57,6 +60,10 @@ class Stack:
     def created(self) -> set[str]:
         data = json.loads(self.http.request("GET", f"{self.sandbox}/contacts").data)["data"]
         return {contact["email"] for contact in data}
+
+    def attribute_reads(self) -> int:
+        listed = json.loads(self.http.request("GET", f"{self.sandbox}/_sandbox/requests").data)
+        return sum(r["method"] == "GET" and r["path"] == "/data_attributes" for r in listed)
 
     def wait_drained(self, on_sample: Callable[[float, int], None], timeout: float = 1800) -> float:
         deadline = time.monotonic() + timeout
@@ -83,6 +90,36 @@ def two_batches(stack: Stack) -> dict[str, float]:
         "accept_s": max(accepted),
         "all_created_s": finished - started,
         "per_s": len(emails) / (finished - started),
+    }
+
+
+def with_attributes(stack: Stack) -> dict[str, Any]:
+    """A batch of 1,000 with two custom attributes as text, then the same without: attribute-list reads
+    (GET /data_attributes in the sandbox's request log) and each batch's drain rate."""
+    for name, data_type in (("plan", "string"), ("seats", "integer")):
+        stack.http.request(
+            "POST",
+            f"{stack.sandbox}/_sandbox/attributes",
+            body=json.dumps({"name": name, "data_type": data_type}),
+        )
+    reads_before = stack.attribute_reads()
+    runs = {}
+    for label, fields in (("with", {"custom_attributes": {"plan": "pro", "seats": "12"}}), ("without", {})):
+        emails = [f"attr-{label}{n}@example.com" for n in range(BATCH)]
+        started = time.monotonic()
+        stack.post_batch(emails, **fields)
+        finished = stack.wait_drained(lambda *_: None)
+        if missing := set(emails) - stack.created():
+            raise RuntimeError(f"{len(missing)} contacts were not created, e.g. {sorted(missing)[:3]}")
+        runs[label] = BATCH / (finished - started)
+    held = json.loads(stack.http.request("GET", f"{stack.sandbox}/contacts").data)["data"]
+    typed = [c["custom_attributes"].get("seats") for c in held if c["email"].startswith("attr-with")]
+    if typed != [12] * BATCH:
+        raise RuntimeError(f"the sandbox holds seats as {sorted(set(map(repr, typed)))[:3]}, not 12")
+    return {
+        "attribute_list_reads": stack.attribute_reads() - reads_before,
+        "per_s_with": runs["with"],
+        "per_s_without": runs["without"],
     }
 
 
@@ -135,6 +172,7 @@ def measure(*, quick: bool = False) -> dict[str, Any]:
         results: dict[str, Any] = {
             "processes": {"api": state["api_processes"], "worker": state["worker_processes"]},
             "two_batches": two_batches(stack),
+            "attributes": with_attributes(stack),
         }
         results["depths"] = [at_depth(stack, depth) for depth in (DEPTHS[:2] if quick else DEPTHS)]
         return results
@@ -149,6 +187,15 @@ def report(results: dict[str, Any]) -> str:
         f"   2,000 contacts as two batches posted at once: accepted in {pair['accept_s']:.1f} s, all created in "
         f"{pair['all_created_s']:.1f} s ({pair['per_s']:.0f}/s)   target < 60 s: {'met' if pair['all_created_s'] < 60 else 'NOT met'}",
     ]
+    if attributes := results.get("attributes"):
+        containers = processes["api"] + processes["worker"]
+        reads = attributes["attribute_list_reads"]
+        lines.append(
+            f"   1,000 contacts with 2 custom attributes as text: {reads} attribute-list reads for {containers} "
+            f"containers   target <= 1 per container: {'met' if reads <= containers else 'NOT met'}; "
+            f"{attributes['per_s_with']:.0f}/s vs {attributes['per_s_without']:.0f}/s without "
+            f"(x{attributes['per_s_with'] / attributes['per_s_without']:.2f})"
+        )
     for run in results["depths"]:
         accepts = ", ".join(f"{a['seconds']:.2f} s at {a['queued_before']:,}" for a in run["accepts"])
         rates = ", ".join(f"{rate:.0f}/s at {band}" for band, rate in run["rate_by_depth"].items())

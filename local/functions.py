@@ -7,6 +7,7 @@ environment once, exactly as deployed.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -96,6 +97,17 @@ def load_function(logical_id: str, values: Mapping[str, str]) -> LocalFunction:
         **properties.get("Environment", {}).get("Variables", {}),
     }
     environment = {name: resolve(value) for name, value in variables.items()}
+    # A tunable (a variable the template sets from one of its parameters) set in the stack's own
+    # environment wins over the parameter's default: `LEAD_LOOKUP_WINDOW_SECONDS=5 make run`, as
+    # `sam local invoke --env-vars` would
+    environment |= {
+        name: os.environ[name]
+        for name, value in variables.items()
+        if name in os.environ
+        and isinstance(value, dict)
+        and value.get("Ref") in template.get("Parameters", {})
+        and value["Ref"] not in values
+    }
     if "INTERCOM_BASE_URL" in values:
         environment["INTERCOM_BASE_URL"] = values["INTERCOM_BASE_URL"]
     return LocalFunction(
