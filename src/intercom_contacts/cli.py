@@ -26,6 +26,7 @@ from intercom_contacts.importer.mapping import (
 from intercom_contacts.importer.problems import ImportProblem
 from intercom_contacts.importer.progress import progress_for
 from intercom_contacts.importer.run import POLL_SECONDS, STALL_MINUTES, ImportOptions, run_import
+from intercom_contacts.intercom.data_attributes import DataAttribute
 from intercom_contacts.models.contact import OnConflict
 
 INTERRUPTED = 130
@@ -54,6 +55,9 @@ def _import(args: argparse.Namespace) -> int:
         ignored=args.ignore,
         default_role=args.role,
         fields=fields,
+        # A dry run asks the service for the workspace's attributes only when a column needs them.
+        workspace=(lambda: _workspace_attributes(args)) if args.dry_run else None,
+        create_attributes=args.create_attributes,
     )
     options = ImportOptions(
         Path(args.file),
@@ -63,18 +67,29 @@ def _import(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         stall_minutes=args.stall_minutes,
         save_mapping=Path(args.save_mapping) if args.save_mapping else None,
+        create_attributes=args.create_attributes,
     )
     api = None
     if not args.dry_run:
-        where = (
-            target.from_stack(args.stack_name, args.api_key)
-            if args.stack_name
-            else target.resolve(api=args.api, api_key=args.api_key, environ=os.environ, cwd=Path.cwd())
-        )
+        where = _target(args)
         print(f"Importing {options.path} into {where.url} ({where.origin})", file=sys.stderr)
         api = BatchApi(where.url, where.api_key)
     succeeded = run_import(options, api=api, progress=progress_for(sys.stderr), out=sys.stdout)
     return 0 if succeeded else 1
+
+
+def _target(args: argparse.Namespace) -> target.ApiTarget:
+    return (
+        target.from_stack(args.stack_name, args.api_key)
+        if args.stack_name
+        else target.resolve(api=args.api, api_key=args.api_key, environ=os.environ, cwd=Path.cwd())
+    )
+
+
+def _workspace_attributes(args: argparse.Namespace) -> dict[str, DataAttribute]:
+    where = _target(args)
+    print(f"Checking custom attributes against {where.url} ({where.origin})", file=sys.stderr)
+    return BatchApi(where.url, where.api_key).attributes()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,7 +135,15 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME:TYPE",
-        help=f"send column NAME as a custom attribute of TYPE ({', '.join(Kind)}); repeatable",
+        help=f"send column NAME as a custom attribute of TYPE ({', '.join(Kind)}), converted here; "
+        "without it a custom_attributes.NAME column is sent as text and the service converts it to the "
+        "workspace's type (a dry run checks it against the workspace); repeatable",
+    )
+    mapping.add_argument(
+        "--create-attributes",
+        action="store_true",
+        help="let the service create the custom attributes the workspace lacks (typed by the value sent: "
+        "text makes a string attribute, unless --attribute types the column)",
     )
     mapping.add_argument(
         "--ignore", action="append", default=[], metavar="COLUMN", help="leave this column out; repeatable"

@@ -43,9 +43,11 @@ from intercom_contacts.errors import (
     TokenUnavailable,
 )
 from intercom_contacts.handlers import resume_garbage_collection
+from intercom_contacts.intercom.data_attributes import DataAttributesApi
 from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.outcomes import Subject
 from intercom_contacts.models import strict_json
+from intercom_contacts.models.attributes import AttributesResponse, WorkspaceAttribute
 from intercom_contacts.models.batch import (
     DEFAULT_PAGE_ITEMS,
     MAX_BATCH_ITEMS,
@@ -71,6 +73,7 @@ from intercom_contacts.services import (
     build_at_init,
     contact_creator,
     deadline_for,
+    intercom_client,
     outcomes,
     workspace_attributes,
 )
@@ -311,6 +314,41 @@ def retry_batch(batch_id: BatchId) -> Response[dict[str, Any]]:
         status_code=HTTPStatus.ACCEPTED,
         content_type=content_types.APPLICATION_JSON,
         body=retried.model_dump(),
+    )
+
+
+@app.get(
+    "/contacts/attributes",
+    summary="The workspace's custom contact attributes",
+    description="Read from Intercom on each call (a file's import asks once, in its dry run, to check each "
+    "`custom_attributes.<name>` column's values against its attribute's type). Archived attributes are "
+    "left out.",
+    responses={
+        200: {
+            "description": "The attributes",
+            "content": {"application/json": {"model": AttributesResponse}},
+        },
+        **{status: ERROR_RESPONSES[status] for status in (403, 429, 502, 503, 504)},
+    },
+    tags=["contacts"],
+)
+def get_attributes() -> Response[dict[str, Any]]:
+    listed = DataAttributesApi(intercom_client()).custom_attributes(deadline=deadline_for(app.lambda_context))
+    answer = AttributesResponse(
+        attributes=[
+            WorkspaceAttribute(
+                name=attribute.name,
+                data_type=attribute.data_type,
+                api_writable=attribute.api_writable,
+                options=list(attribute.options) or None,
+            )
+            for attribute in listed.values()
+        ]
+    )
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=answer.model_dump(exclude_none=True),
     )
 
 

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ValidationError
 from urllib3.util.retry import Retry
 
 from intercom_contacts.importer.problems import ImportStopped, UsageProblem
+from intercom_contacts.intercom.data_attributes import DataAttribute
+from intercom_contacts.models.attributes import AttributesResponse
 from intercom_contacts.models.batch import BatchResponse, BatchRunLog, RetryResponse, RunLogItem
 from intercom_contacts.models.contact import OnConflict
 
@@ -60,12 +62,15 @@ class BatchApi:
         }
         self._pool = urllib3.PoolManager(timeout=TIMEOUT)
 
-    def submit(self, body: bytes, *, key: str, on_conflict: OnConflict) -> BatchResponse:
+    def submit(
+        self, body: bytes, *, key: str, on_conflict: OnConflict, create_attributes: bool = False
+    ) -> BatchResponse:
         """Queue one chunk; only returns once every valid item is queued (a 503 is retried)."""
         status, answer = self._call(
             "POST",
             "/contacts/batch",
-            fields={"on_conflict": on_conflict.value},
+            fields={"on_conflict": on_conflict.value}
+            | ({"create_attributes": "true"} if create_attributes else {}),
             body=body,
             headers={"content-type": "application/json", "Idempotency-Key": key},
         )
@@ -88,6 +93,24 @@ class BatchApi:
         fields = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
         status, answer = self._call("GET", f"/contacts/batch/{quote(batch_id, safe='')}", fields=fields)
         return self._parsed(BatchRunLog, status, answer, expected=200)
+
+    def attributes(self) -> dict[str, DataAttribute]:
+        """The workspace's custom attributes by name, for a dry run to check values against; a dry run
+        that cannot read them stops rather than pass values it could not check."""
+        try:
+            status, answer = self._call("GET", "/contacts/attributes")
+            listed = self._parsed(AttributesResponse, status, answer, expected=200)
+        except ImportStopped as stopped:
+            raise ImportStopped(
+                "ATTRIBUTES_UNAVAILABLE",
+                f"The dry run could not read the workspace's custom attributes ({stopped.code}: "
+                f"{stopped.message}), so the custom_attributes columns' values are not checked. Run it again "
+                "when the service and Intercom answer, or type those columns with --attribute NAME:TYPE.",
+            ) from None
+        return {
+            item.name: DataAttribute(item.name, item.data_type, item.api_writable, tuple(item.options or ()))
+            for item in listed.attributes
+        }
 
     def items(self, batch_id: str) -> Iterator[RunLogItem]:
         """Every item of the batch, page after page."""

@@ -9,7 +9,9 @@ a role column gives every row the role `user` (or `--role`). JSON Lines objects 
 bodies: their keys are matched exactly, and a key nothing maps stops the import.
 
 Dates become Unix seconds, booleans true/false, integers and floats numbers; an empty value is left
-out, never sent as null.
+out, never sent as null. A custom attribute column without `--attribute NAME:TYPE` is sent as the file
+has it (text, in a CSV): the service converts it to the workspace's type for the attribute. A dry run
+checks those values against the workspace's attributes (`GET /contacts/attributes`, read once).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,6 +28,8 @@ from typing import Any
 
 from intercom_contacts.importer.problems import UsageProblem
 from intercom_contacts.importer.source import ATTRIBUTE_PREFIX
+from intercom_contacts.intercom.data_attributes import DataAttribute
+from intercom_contacts.logic import custom_attributes
 from intercom_contacts.models.contact import ATTRIBUTE_NAME_PATTERN, ContactRequest
 
 INTEGER = re.compile(r"^[+-]?\d+$")
@@ -78,10 +82,11 @@ NAME_PARTS = {"firstname": 0, "givenname": 0, "lastname": 1, "surname": 1, "fami
 class Target:
     """Where a column's value goes: a contact field, or a custom attribute (`attribute=True`).
 
-    `part` is set for a first (0) or last (1) name column: the parts are joined into `name`."""
+    `part` is set for a first (0) or last (1) name column: the parts are joined into `name`. An
+    attribute without a `kind` is typed by the workspace: sent as given, converted by the service."""
 
     name: str
-    kind: Kind
+    kind: Kind | None
     attribute: bool = False
     part: int | None = None
 
@@ -168,6 +173,9 @@ class ColumnMapping:
         ignored: Collection[str] = (),
         default_role: str | None = None,
         fields: Mapping[str, str] | None = None,
+        *,
+        workspace: Callable[[], Mapping[str, DataAttribute]] | None = None,
+        create_attributes: bool = False,
     ) -> None:
         self.attributes = dict(attributes or {})
         self.ignored = frozenset(name.strip() for name in ignored)
@@ -176,6 +184,11 @@ class ColumnMapping:
         self.not_sent: list[str] = []  # header columns nothing matched
         self.assumed_role = False  # the header has no role column and --role was not given
         self._targets: dict[str, Target | None] = {}
+        # A dry run's reader of the workspace's attributes, called once, on the first value to check.
+        self._read_workspace = workspace
+        self._workspace: Mapping[str, DataAttribute] | None = None
+        self.create_attributes = create_attributes
+        self.to_create: set[str] = set()  # unknown attributes the service will create (--create-attributes)
 
     def target(self, column: str) -> Target | None:
         """Where `column` goes; None when it is ignored. Raises KeyError for a column nothing maps."""
@@ -231,6 +244,8 @@ class ColumnMapping:
                 continue
             try:
                 value = convert(raw, target.kind)
+                if target.kind is None and value is not None and self._read_workspace is not None:
+                    value = self._workspace_value(target.name, value)
             except ValueError as error:
                 problems.append(f"column {column}: {error}")
                 continue
@@ -249,6 +264,27 @@ class ColumnMapping:
         if attributes:
             body["custom_attributes"] = attributes
         return body
+
+    def _workspace_value(self, name: str, value: Any) -> Any:
+        """`value` as the service will convert it for the workspace's attribute `name`; ValueError
+        saying what the attribute needs."""
+        if self._workspace is None and self._read_workspace is not None:
+            self._workspace = self._read_workspace()
+        attribute = (self._workspace or {}).get(name)
+        if attribute is None:
+            if self.create_attributes:
+                self.to_create.add(name)
+                return value
+            raise ValueError(
+                "is not a custom attribute of the Intercom workspace: create it in Intercom, or pass "
+                "--create-attributes (it is then created as a string attribute, its values sent as text)"
+            )
+        if not attribute.api_writable:
+            raise ValueError(custom_attributes.NOT_WRITABLE)
+        try:
+            return custom_attributes.convert(attribute, value)
+        except custom_attributes.ValueProblem as problem:
+            raise ValueError(f"{_shown(value)} {problem}") from None
 
     def maps(self, column: str) -> bool:
         try:
@@ -279,6 +315,8 @@ class ColumnMapping:
         if target.part is not None:
             return f"name ({'first' if target.part == 0 else 'last'} part)"
         shown = ATTRIBUTE_PREFIX + target.name if target.attribute else target.name
+        if target.kind is None:
+            return f"{shown} (the workspace's type, converted by the service)"
         return f"{shown} (date, sent as Unix seconds)" if target.kind is Kind.DATE else shown
 
     def _header_target(self, column: str) -> Target | None:
@@ -301,15 +339,16 @@ class ColumnMapping:
         if (field := column.strip().lower()) in CONTACT_FIELDS:
             return Target(field, FIELD_KINDS.get(field, Kind.STRING))
         if column.lower().startswith(ATTRIBUTE_PREFIX) and len(column) > len(ATTRIBUTE_PREFIX):
-            return Target(column[len(ATTRIBUTE_PREFIX) :], Kind.STRING, attribute=True)
+            return Target(column[len(ATTRIBUTE_PREFIX) :], None, attribute=True)
         raise KeyError(column)
 
     def _named(self, column: str, field: str) -> Target | None:
-        """The target `--map COLUMN=FIELD` gives; an attribute is text unless --attribute types the column."""
+        """The target `--map COLUMN=FIELD` gives; an attribute has the workspace's type unless --attribute
+        types the column."""
         if field == IGNORE:
             return None
         if field.startswith(ATTRIBUTE_PREFIX):
-            kind = self.attributes.get(column, Kind.STRING)
+            kind = self.attributes.get(column)
             return Target(field.removeprefix(ATTRIBUTE_PREFIX), kind, attribute=True)
         return Target(field, FIELD_KINDS.get(field, Kind.STRING))
 
@@ -344,11 +383,14 @@ def unknown_columns(columns: Iterable[str], where: str = "") -> UsageProblem:
     )
 
 
-def convert(raw: Any, kind: Kind) -> Any:
-    """One value as Intercom wants it; None when empty. Raises ValueError with what to write instead."""
+def convert(raw: Any, kind: Kind | None) -> Any:
+    """One value as Intercom wants it (as given without a kind); None when empty. Raises ValueError with
+    what to write instead."""
     value = raw.strip() if isinstance(raw, str) else raw
     if value is None or value == "":
         return None
+    if kind is None:
+        return value
     converter = {
         Kind.STRING: _string,
         Kind.INTEGER: _integer,

@@ -49,6 +49,7 @@ class ImportOptions:
     poll_seconds: float = POLL_SECONDS
     stall_minutes: float = STALL_MINUTES
     save_mapping: Path | None = None  # where to write the header's mapping, for --mapping next time
+    create_attributes: bool = False  # the service creates the attributes the workspace lacks
 
     @property
     def results_path(self) -> Path:
@@ -73,6 +74,11 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
         progress.close(job.tally)
         if api is None:
             out.write(report.dry_run(options.path, ledger.statuses(), ledger.rejected()) + "\n")
+            for name in sorted(options.mapping.to_create):
+                out.write(
+                    f"custom_attributes.{name}: not in the workspace; will be created as a string attribute "
+                    "(its values are sent as text; --attribute NAME:TYPE sends another type).\n"
+                )
             return job.tally.rejected == 0
         try:
             job.send(api)
@@ -226,6 +232,7 @@ class FileImport:
             chunks.body(bodies),
             key=chunks.chunk_key(self.options.on_conflict, keys),
             on_conflict=self.options.on_conflict,
+            create_attributes=self.options.create_attributes,
         )
         self.submitted += 1
         self.ledger.sent(chunk, accepted.batch_id)
