@@ -156,6 +156,13 @@ def deadline_for(context: LambdaContext, *, reserve: float = DEADLINE_MARGIN_SEC
     return time.monotonic() + remaining - reserve
 
 
+def settle_call_seconds(context: LambdaContext) -> float:
+    """One AWS call's worst case as the worker's settling counts it: AWS_CALL_SECONDS, or, in an
+    invocation too short to keep SETTLE_RESERVE_SECONDS, its part of the third it kept for two calls
+    (intercom_deadline_for_worker): a short invocation settles too, instead of never."""
+    return min(AWS_CALL_SECONDS, context.get_remaining_time_in_millis() / 1000 / 3 / 2)
+
+
 def intercom_deadline_for_worker(context: LambdaContext) -> float:
     """The worker's Intercom work keeps SETTLE_RESERVE_SECONDS for what follows (all of it with the
     template's 60 s timeout), yet never more than a third of what is left: a shorter invocation still

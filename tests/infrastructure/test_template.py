@@ -263,7 +263,9 @@ def test_snapstart_is_off_unless_asked_and_the_api_calls_a_published_alias() -> 
 @pytest.mark.parametrize("authorizer", ["NONE", "AWS_IAM"])
 def test_only_the_docs_page_is_served_without_the_api_key(authorizer: str) -> None:
     # Given the template as CloudFormation receives it, with either authorizer
-    paths = _translated({"ApiAuthorizer": authorizer})["Resources"]["ContactsApi"]["Properties"]["Body"]["paths"]
+    paths = _translated({"ApiAuthorizer": authorizer})["Resources"]["ContactsApi"]["Properties"]["Body"][
+        "paths"
+    ]
     # When each method's security is read
     keyless = {
         (path, method)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -21,6 +22,7 @@ from intercom_contacts.services import (
     deadline_for,
     intercom_deadline_for_worker,
     outcomes,
+    settle_call_seconds,
     sqs_client,
     workspace_attributes,
 )
@@ -38,11 +40,12 @@ class ConcurrentBatchProcessor(BatchProcessor):
 
     def process(self) -> list[tuple[Any, ...]]:
         # Each result is ("success", the handler's Done, the raw record) or ("fail", reason, record).
+        settler = replace(record_processor(), aws_call_seconds=settle_call_seconds(self.lambda_context))
         results: list[Any] = list(_pool().map(self._process_record, self.records))
         raw_of = {id(done): raw for kind, done, raw in results if kind == "success"}
         settled = [done for kind, done, _ in results if kind == "success"]
         ends = deadline_for(self.lambda_context)  # the records' Intercom work kept the settling's time
-        for item, error in record_processor().settle(settled, ends=ends):
+        for item, error in settler.settle(settled, ends=ends):
             raw = raw_of[id(item)]
             self.success_messages.remove(raw)
             self.failure_handler(SQSRecord(raw), (type(error), error, error.__traceback__))

@@ -217,7 +217,10 @@ class FileImport:
         else:
             key = chunks.row_key(checked.body, checked.role, self.options.on_conflict)
             earlier = self.ledger.earlier(key)
-            if earlier is not None and earlier.kept:
+            # --retry-failed sends refused rows again too: what the service refused may depend on the
+            # workspace (a custom attribute created since), not only on the row
+            resend = self.options.retry_failed and earlier is not None and earlier.status == "rejected"
+            if earlier is not None and earlier.kept and not resend:
                 self.ledger.add_earlier(checked.row, checked.email, checked.external_id, key, earlier)
                 self.carried += 1
                 self.tally.queued += earlier.status != "rejected"
