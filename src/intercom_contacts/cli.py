@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from intercom_contacts.importer import target
+from intercom_contacts.importer.attributes import Workspace
 from intercom_contacts.importer.client import BatchApi
 from intercom_contacts.importer.mapping import (
     ColumnMapping,
@@ -50,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
 def _import(args: argparse.Namespace) -> int:
     fields = read_mapping_file(Path(args.mapping)) if args.mapping else {}
     fields.update(parse_map_option(option) for option in args.map)
+    # The service is asked for the workspace's attributes only when a custom attribute column needs them.
+    workspace = Workspace(lambda: _workspace_attributes(args), create=args.create_attributes)
     mapping = ColumnMapping(
         dict(parse_attribute_option(option) for option in args.attribute),
         ignored=args.ignore,
         default_role=args.role,
         fields=fields,
-        # A dry run asks the service for the workspace's attributes only when a column needs them.
-        workspace=(lambda: _workspace_attributes(args)) if args.dry_run else None,
-        create_attributes=args.create_attributes,
+        workspace=workspace if args.dry_run else None,
     )
     options = ImportOptions(
         Path(args.file),
@@ -67,7 +68,7 @@ def _import(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         stall_minutes=args.stall_minutes,
         save_mapping=Path(args.save_mapping) if args.save_mapping else None,
-        create_attributes=args.create_attributes,
+        workspace=workspace,
     )
     api = None
     if not args.dry_run:
@@ -88,7 +89,7 @@ def _target(args: argparse.Namespace) -> target.ApiTarget:
 
 def _workspace_attributes(args: argparse.Namespace) -> dict[str, DataAttribute]:
     where = _target(args)
-    print(f"Checking custom attributes against {where.url} ({where.origin})", file=sys.stderr)
+    print(f"Reading the workspace's custom attributes through {where.url} ({where.origin})", file=sys.stderr)
     return BatchApi(where.url, where.api_key).attributes()
 
 
@@ -142,8 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     mapping.add_argument(
         "--create-attributes",
         action="store_true",
-        help="let the service create the custom attributes the workspace lacks (typed by the value sent: "
-        "text makes a string attribute, unless --attribute types the column)",
+        help="create each custom attribute the workspace lacks before the contacts, typed by --attribute or "
+        "by its column's values (all integers: integer; numbers: float; true/false/yes/no: boolean; ISO "
+        "dates: date; else string); with --dry-run, say what would be created",
     )
     mapping.add_argument(
         "--ignore", action="append", default=[], metavar="COLUMN", help="leave this column out; repeatable"

@@ -11,7 +11,7 @@ bodies: their keys are matched exactly, and a key nothing maps stops the import.
 Dates become Unix seconds, booleans true/false, integers and floats numbers; an empty value is left
 out, never sent as null. A custom attribute column without `--attribute NAME:TYPE` is sent as the file
 has it (text, in a CSV): the service converts it to the workspace's type for the attribute. A dry run
-checks those values against the workspace's attributes (`GET /contacts/attributes`, read once).
+checks every custom attribute value against the workspace's attributes (attributes.py).
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from intercom_contacts.importer.attributes import AttributeCell, Workspace, shown
 from intercom_contacts.importer.problems import UsageProblem
 from intercom_contacts.importer.source import ATTRIBUTE_PREFIX
-from intercom_contacts.intercom.data_attributes import DataAttribute
-from intercom_contacts.logic import custom_attributes
 from intercom_contacts.models.contact import ATTRIBUTE_NAME_PATTERN, ContactRequest
 
 INTEGER = re.compile(r"^[+-]?\d+$")
@@ -174,8 +173,7 @@ class ColumnMapping:
         default_role: str | None = None,
         fields: Mapping[str, str] | None = None,
         *,
-        workspace: Callable[[], Mapping[str, DataAttribute]] | None = None,
-        create_attributes: bool = False,
+        workspace: Workspace | None = None,
     ) -> None:
         self.attributes = dict(attributes or {})
         self.ignored = frozenset(name.strip() for name in ignored)
@@ -184,11 +182,7 @@ class ColumnMapping:
         self.not_sent: list[str] = []  # header columns nothing matched
         self.assumed_role = False  # the header has no role column and --role was not given
         self._targets: dict[str, Target | None] = {}
-        # A dry run's reader of the workspace's attributes, called once, on the first value to check.
-        self._read_workspace = workspace
-        self._workspace: Mapping[str, DataAttribute] | None = None
-        self.create_attributes = create_attributes
-        self.to_create: set[str] = set()  # unknown attributes the service will create (--create-attributes)
+        self.workspace = workspace  # a dry run's: each custom attribute value is checked against it
 
     def target(self, column: str) -> Target | None:
         """Where `column` goes; None when it is ignored. Raises KeyError for a column nothing maps."""
@@ -244,8 +238,8 @@ class ColumnMapping:
                 continue
             try:
                 value = convert(raw, target.kind)
-                if target.kind is None and value is not None and self._read_workspace is not None:
-                    value = self._workspace_value(target.name, value)
+                if target.attribute and value is not None and self.workspace is not None:
+                    value = self.workspace.checked(target.name, value)
             except ValueError as error:
                 problems.append(f"column {column}: {error}")
                 continue
@@ -265,26 +259,17 @@ class ColumnMapping:
             body["custom_attributes"] = attributes
         return body
 
-    def _workspace_value(self, name: str, value: Any) -> Any:
-        """`value` as the service will convert it for the workspace's attribute `name`; ValueError
-        saying what the attribute needs."""
-        if self._workspace is None and self._read_workspace is not None:
-            self._workspace = self._read_workspace()
-        attribute = (self._workspace or {}).get(name)
-        if attribute is None:
-            if self.create_attributes:
-                self.to_create.add(name)
-                return value
-            raise ValueError(
-                "is not a custom attribute of the Intercom workspace: create it in Intercom, or pass "
-                "--create-attributes (it is then created as a string attribute, its values sent as text)"
-            )
-        if not attribute.api_writable:
-            raise ValueError(custom_attributes.NOT_WRITABLE)
-        try:
-            return custom_attributes.convert(attribute, value)
-        except custom_attributes.ValueProblem as problem:
-            raise ValueError(f"{_shown(value)} {problem}") from None
+    def attribute_cells(self, values: Mapping[str, Any]) -> Iterator[AttributeCell]:
+        """A record's non-empty custom attribute values, each with the type `--attribute` gives its
+        column (None: the workspace's); keys nothing maps are left to the record's check."""
+        for column, raw in values.items():
+            try:
+                target = self.target(column)
+            except KeyError:
+                continue
+            value = raw.strip() if isinstance(raw, str) else raw
+            if target is not None and target.attribute and value is not None and value != "":
+                yield target.name, None if target.kind is None else target.kind.value, value
 
     def maps(self, column: str) -> bool:
         try:
@@ -401,17 +386,12 @@ def convert(raw: Any, kind: Kind | None) -> Any:
     return converter(value)
 
 
-def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return repr(text[:40] + "..." if len(text) > 40 else text)
-
-
 def _string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    raise ValueError(f"{_shown(value)} is not text")
+    raise ValueError(f"{shown(value)} is not text")
 
 
 def _integer(value: Any) -> int:
@@ -421,7 +401,7 @@ def _integer(value: Any) -> int:
         return int(value)
     if isinstance(value, str) and INTEGER.match(value):
         return int(value)
-    raise ValueError(f"{_shown(value)} is not a whole number (write e.g. 42)")
+    raise ValueError(f"{shown(value)} is not a whole number (write e.g. 42)")
 
 
 def _float(value: Any) -> float:
@@ -434,7 +414,7 @@ def _float(value: Any) -> float:
         except ValueError:
             number = None
     if number is None or not math.isfinite(number):
-        raise ValueError(f"{_shown(value)} is not a number (write e.g. 4.5, with a dot)")
+        raise ValueError(f"{shown(value)} is not a number (write e.g. 4.5, with a dot)")
     return number
 
 
@@ -446,7 +426,7 @@ def _boolean(value: Any) -> bool:
         return True
     if text in FALSE:
         return False
-    raise ValueError(f"{_shown(value)} is not a boolean (write true or false)")
+    raise ValueError(f"{shown(value)} is not a boolean (write true or false)")
 
 
 def _unix_seconds(value: Any) -> int:
@@ -459,10 +439,10 @@ def _unix_seconds(value: Any) -> int:
         seconds = _iso_seconds(value)
     if seconds is None:
         raise ValueError(
-            f"{_shown(value)} is not a date (write 2024-05-01, 2024-05-01T09:30:00Z or Unix seconds)"
+            f"{shown(value)} is not a date (write 2024-05-01, 2024-05-01T09:30:00Z or Unix seconds)"
         )
     if seconds >= MAX_UNIX_SECONDS:
-        raise ValueError(f"{_shown(value)} is too large for Unix seconds (milliseconds? divide by 1000)")
+        raise ValueError(f"{shown(value)} is too large for Unix seconds (milliseconds? divide by 1000)")
     return seconds
 
 

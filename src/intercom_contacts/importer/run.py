@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from intercom_contacts.importer import chunks, report, rows
+from intercom_contacts.importer.attributes import Workspace
 from intercom_contacts.importer.client import RESUME_HINT, BatchApi
 from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
 from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
@@ -49,7 +50,7 @@ class ImportOptions:
     poll_seconds: float = POLL_SECONDS
     stall_minutes: float = STALL_MINUTES
     save_mapping: Path | None = None  # where to write the header's mapping, for --mapping next time
-    create_attributes: bool = False  # the service creates the attributes the workspace lacks
+    workspace: Workspace | None = None  # the workspace's custom attributes; what --create-attributes makes
 
     @property
     def results_path(self) -> Path:
@@ -66,6 +67,14 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
     contact_file = ContactFile.open(options.path)
     if contact_file.format == "csv":
         _show_mapping(contact_file.columns, options, out)
+    workspace = options.workspace
+    if workspace is not None and workspace.create:
+        # one pass before the check: a missing attribute's type depends on every value of its column
+        workspace.plan(
+            cell
+            for record in contact_file.records()
+            for cell in options.mapping.attribute_cells(record.values)
+        )
     with scratch_directory() as scratch, Ledger(scratch / LEDGER) as ledger:
         job = FileImport(contact_file, options, ledger, progress)
         if api is not None:
@@ -73,13 +82,11 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
         job.read()
         progress.close(job.tally)
         if api is None:
-            out.write(report.dry_run(options.path, ledger.statuses(), ledger.rejected()) + "\n")
-            for name in sorted(options.mapping.to_create):
-                out.write(
-                    f"custom_attributes.{name}: not in the workspace; will be created as a string attribute "
-                    "(its values are sent as text; --attribute NAME:TYPE sends another type).\n"
-                )
+            columns = options.mapping.workspace.report() if options.mapping.workspace else []
+            out.write(report.dry_run(options.path, ledger.statuses(), ledger.rejected(), columns) + "\n")
             return job.tally.rejected == 0
+        if workspace is not None:
+            _create_attributes(workspace, api, out)
         try:
             job.send(api)
         except (ImportProblem, KeyboardInterrupt):
@@ -90,6 +97,15 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
             raise
         progress.close(job.tally)
         return report.succeeded(_finish(options, ledger, out))
+
+
+def _create_attributes(workspace: Workspace, api: BatchApi, out: TextIO) -> None:
+    """What --create-attributes planned, created before any contact is sent (their values go as text,
+    and the service converts them to the type created)."""
+    for name, data_type in sorted(workspace.planned.items()):
+        _, created = api.create_attribute(name, data_type)
+        done = "created" if created else "already in the workspace"
+        out.write(f"custom_attributes.{name}: {done} as a {data_type} attribute\n")
 
 
 def _show_mapping(columns: tuple[str, ...], options: ImportOptions, out: TextIO) -> None:
@@ -235,7 +251,6 @@ class FileImport:
             chunks.body(bodies),
             key=chunks.chunk_key(self.options.on_conflict, keys),
             on_conflict=self.options.on_conflict,
-            create_attributes=self.options.create_attributes,
         )
         self.submitted += 1
         self.ledger.sent(chunk, accepted.batch_id)
