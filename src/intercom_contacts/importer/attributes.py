@@ -99,9 +99,11 @@ class Workspace:
         for name in sorted(self._checked):
             attribute, column = self._checked[name], ATTRIBUTE_PREFIX + name
             if name in self.planned:
+                data_type = self.planned[name]
                 lines.append(
-                    f"  {column}: not in the workspace; would be created as a {self.planned[name]} "
-                    "attribute (--create-attributes; nothing was created)"
+                    f"  {column}: not in the workspace; would be created as "
+                    f"{custom_attributes.article(data_type)} {data_type} attribute (--create-attributes; "
+                    "nothing was created)"
                 )
             elif attribute is None:
                 lines.append(

@@ -30,6 +30,7 @@ from intercom_contacts.importer.problems import ImportProblem, ImportStopped, Us
 from intercom_contacts.importer.progress import Progress, Tally
 from intercom_contacts.importer.scratch import LEDGER, scratch_directory
 from intercom_contacts.importer.source import ContactFile
+from intercom_contacts.logic.custom_attributes import article
 from intercom_contacts.models.batch import BatchCounts
 from intercom_contacts.models.contact import OnConflict
 
@@ -105,7 +106,7 @@ def _create_attributes(workspace: Workspace, api: BatchApi, out: TextIO) -> None
     for name, data_type in sorted(workspace.planned.items()):
         _, created = api.create_attribute(name, data_type)
         done = "created" if created else "already in the workspace"
-        out.write(f"custom_attributes.{name}: {done} as a {data_type} attribute\n")
+        out.write(f"custom_attributes.{name}: {done} as {article(data_type)} {data_type} attribute\n")
 
 
 def _show_mapping(columns: tuple[str, ...], options: ImportOptions, out: TextIO) -> None:

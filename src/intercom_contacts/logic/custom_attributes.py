@@ -181,7 +181,7 @@ class WorkspaceAttributes:
         if attribute.data_type != data_type:
             kind = attribute.data_type
             problem = (
-                f"exists as {_article(kind)} {kind} attribute, not {data_type}: "
+                f"exists as {article(kind)} {kind} attribute, not {data_type}: "
                 f"Intercom never changes an attribute's type. Send its values as {attribute.data_type}, or "
                 "create one of another name."
             )
@@ -249,7 +249,8 @@ class WorkspaceAttributes:
             return self._attributes, True
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
+    """'a' or 'an' before a data type's name."""
     return "an" if word[:1] in "aeiou" else "a"
 
 
