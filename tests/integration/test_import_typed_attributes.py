@@ -150,3 +150,19 @@ def test_create_attributes_creates_each_missing_attribute_with_its_columns_type_
         "a@example.com": {"renewal": 1772323200, "logins": 7, "vip": True, "note": "call back"},
         "b@example.com": {"renewal": 1775030400, "vip": False, "note": "42"},
     }
+
+
+def test_an_attribute_intercom_will_not_create_stops_the_import_before_any_contact(
+    api_url: str, sandbox: IntercomSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a column whose name Intercom refuses for an attribute
+    path = tmp_path / "export.csv"
+    path.write_text("Email,custom_attributes.tier!\na@example.com,gold\n")
+    # When it is imported with --create-attributes
+    code = _import(api_url, path, "--create-attributes")
+    # Then the import stops as a usage problem with the service's code, saying what to do; nothing is sent
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ATTRIBUTE_NAME_INVALID: custom_attributes.tier! could not be created as a string attribute" in err
+    assert "--map 'custom_attributes.tier!=ignore'" in err
+    assert sandbox.requests_to("POST", "/contacts") == []
