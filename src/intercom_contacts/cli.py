@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from intercom_contacts.importer import target
+from intercom_contacts.importer.attributes import Workspace
 from intercom_contacts.importer.client import BatchApi
 from intercom_contacts.importer.mapping import (
     ColumnMapping,
@@ -26,6 +27,7 @@ from intercom_contacts.importer.mapping import (
 from intercom_contacts.importer.problems import ImportProblem
 from intercom_contacts.importer.progress import progress_for
 from intercom_contacts.importer.run import POLL_SECONDS, STALL_MINUTES, ImportOptions, run_import
+from intercom_contacts.intercom.data_attributes import DataAttribute
 from intercom_contacts.models.contact import OnConflict
 
 INTERRUPTED = 130
@@ -49,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
 def _import(args: argparse.Namespace) -> int:
     fields = read_mapping_file(Path(args.mapping)) if args.mapping else {}
     fields.update(parse_map_option(option) for option in args.map)
+    # The service is asked for the workspace's attributes only when a custom attribute column needs them.
+    workspace = Workspace(lambda: _workspace_attributes(args), create=args.create_attributes)
     mapping = ColumnMapping(
         dict(parse_attribute_option(option) for option in args.attribute),
         ignored=args.ignore,
         default_role=args.role,
         fields=fields,
+        workspace=workspace if args.dry_run else None,
     )
     options = ImportOptions(
         Path(args.file),
@@ -63,18 +68,29 @@ def _import(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         stall_minutes=args.stall_minutes,
         save_mapping=Path(args.save_mapping) if args.save_mapping else None,
+        workspace=workspace,
     )
     api = None
     if not args.dry_run:
-        where = (
-            target.from_stack(args.stack_name, args.api_key)
-            if args.stack_name
-            else target.resolve(api=args.api, api_key=args.api_key, environ=os.environ, cwd=Path.cwd())
-        )
+        where = _target(args)
         print(f"Importing {options.path} into {where.url} ({where.origin})", file=sys.stderr)
         api = BatchApi(where.url, where.api_key)
     succeeded = run_import(options, api=api, progress=progress_for(sys.stderr), out=sys.stdout)
     return 0 if succeeded else 1
+
+
+def _target(args: argparse.Namespace) -> target.ApiTarget:
+    return (
+        target.from_stack(args.stack_name, args.api_key)
+        if args.stack_name
+        else target.resolve(api=args.api, api_key=args.api_key, environ=os.environ, cwd=Path.cwd())
+    )
+
+
+def _workspace_attributes(args: argparse.Namespace) -> dict[str, DataAttribute]:
+    where = _target(args)
+    print(f"Reading the workspace's custom attributes through {where.url} ({where.origin})", file=sys.stderr)
+    return BatchApi(where.url, where.api_key).attributes()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,7 +136,16 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME:TYPE",
-        help=f"send column NAME as a custom attribute of TYPE ({', '.join(Kind)}); repeatable",
+        help=f"send column NAME as a custom attribute of TYPE ({', '.join(Kind)}), converted here; "
+        "without it a custom_attributes.NAME column is sent as text and the service converts it to the "
+        "workspace's type (a dry run checks it against the workspace); repeatable",
+    )
+    mapping.add_argument(
+        "--create-attributes",
+        action="store_true",
+        help="create each custom attribute the workspace lacks before the contacts, typed by --attribute or "
+        "by its column's values (all integers: integer; numbers: float; true/false/yes/no: boolean; ISO "
+        "dates: date; else string); with --dry-run, say what would be created",
     )
     mapping.add_argument(
         "--ignore", action="append", default=[], metavar="COLUMN", help="leave this column out; repeatable"

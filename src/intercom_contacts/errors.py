@@ -60,6 +60,12 @@ class AttributeLimitReached(CustomAttributesRefused):
     code = "ATTRIBUTE_LIMIT_REACHED"
 
 
+class AttributeTypeConflict(CustomAttributesRefused):
+    """The custom attribute to create exists with another data type: Intercom never changes one's type."""
+
+    code = "ATTRIBUTE_TYPE_CONFLICT"
+
+
 class IntercomAuthFailed(ContactError):
     """Intercom refused the token (401/403): a configuration fault, fixed by rotating the secret."""
 

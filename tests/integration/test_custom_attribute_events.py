@@ -33,6 +33,9 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
             "ATTRIBUTE_NAME_INVALID",
             ["custom_attributes.tier!"],
         ),
+        ("api_attribute_create.json", 201, None, None),
+        ("api_attribute_type_conflict.json", 409, "ATTRIBUTE_TYPE_CONFLICT", ["custom_attributes.seats"]),
+        ("api_attributes_list.json", 200, None, None),
     ],
 )
 def test_custom_attribute_events_answer_as_named(

@@ -49,4 +49,6 @@ def test_the_deployed_docs_page_shows_the_apis_own_document(
         ("/contacts/batch", "post"),
         ("/contacts/batch/{batch_id}", "get"),
         ("/contacts/batch/{batch_id}/retry", "post"),
+        ("/contacts/attributes", "get"),
+        ("/contacts/attributes", "post"),
     }

@@ -1,6 +1,7 @@
 """REST API: `POST /contacts` creates one contact in Intercom and answers with it;
 `POST /contacts/batch` queues many for the worker, `GET /contacts/batch/{batch_id}` is their run log
-and `POST /contacts/batch/{batch_id}/retry` sends the failed ones again."""
+and `POST /contacts/batch/{batch_id}/retry` sends the failed ones again; `GET /contacts/attributes` lists
+the workspace's custom attributes and `POST /contacts/attributes` creates one of a given type."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intercom_contacts import snapstart
 from intercom_contacts.config import ConfigurationError
 from intercom_contacts.errors import (
+    AttributeTypeConflict,
     BatchNotFound,
     ContactConflict,
     ContactError,
@@ -43,9 +45,11 @@ from intercom_contacts.errors import (
     TokenUnavailable,
 )
 from intercom_contacts.handlers import resume_garbage_collection
+from intercom_contacts.intercom.data_attributes import DataAttribute
 from intercom_contacts.logic.batches import Batches
 from intercom_contacts.logic.outcomes import Subject
 from intercom_contacts.models import strict_json
+from intercom_contacts.models.attributes import AttributeRequest, AttributesResponse, WorkspaceAttribute
 from intercom_contacts.models.batch import (
     DEFAULT_PAGE_ITEMS,
     MAX_BATCH_ITEMS,
@@ -314,6 +318,80 @@ def retry_batch(batch_id: BatchId) -> Response[dict[str, Any]]:
     )
 
 
+ATTRIBUTE_ERRORS = {status: ERROR_RESPONSES[status] for status in (403, 429, 502, 503, 504)}
+
+
+@app.get(
+    "/contacts/attributes",
+    summary="The workspace's custom contact attributes",
+    description="Read from Intercom on each call (a file's import asks once, in its dry run, to check each "
+    "`custom_attributes.<name>` column's values against its attribute's type). Archived attributes are "
+    "left out.",
+    responses={
+        200: {
+            "description": "The attributes",
+            "content": {"application/json": {"model": AttributesResponse}},
+        },
+        **ATTRIBUTE_ERRORS,
+    },
+    tags=["attributes"],
+)
+def get_attributes() -> Response[dict[str, Any]]:
+    listed = workspace_attributes().listed(deadline=deadline_for(app.lambda_context))
+    answer = AttributesResponse(attributes=[_shown_attribute(attribute) for attribute in listed.values()])
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=answer.model_dump(exclude_none=True),
+    )
+
+
+@app.post(
+    "/contacts/attributes",
+    summary="Create a custom contact attribute of a given type",
+    description="Created in Intercom once however many callers ask at a time (the importer's "
+    "`--create-attributes` asks for each column the workspace lacks, typed by the column's values). "
+    "201 when this call created it, 200 when it already exists with this type.",
+    responses={
+        201: {"description": "Created", "content": {"application/json": {"model": WorkspaceAttribute}}},
+        200: {
+            "description": "It already exists with this type",
+            "content": {"application/json": {"model": WorkspaceAttribute}},
+        },
+        409: {
+            "description": "It exists with another type (ATTRIBUTE_TYPE_CONFLICT)",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        422: {
+            "description": "An invalid body (VALIDATION_ERROR), a name Intercom refuses "
+            "(ATTRIBUTE_NAME_INVALID), or the workspace's 250 attributes reached (ATTRIBUTE_LIMIT_REACHED)",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        **{status: ERROR_RESPONSES[status] for status in (400, 413, 415)},
+        **ATTRIBUTE_ERRORS,
+    },
+    tags=["attributes"],
+)
+def post_attribute(attribute: Annotated[AttributeRequest, Body()]) -> Response[dict[str, Any]]:
+    existing, created = workspace_attributes().ensure(
+        attribute.name, attribute.data_type, deadline=deadline_for(app.lambda_context)
+    )
+    return Response(
+        status_code=HTTPStatus.CREATED if created else HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=_shown_attribute(existing).model_dump(exclude_none=True),
+    )
+
+
+def _shown_attribute(attribute: DataAttribute) -> WorkspaceAttribute:
+    return WorkspaceAttribute(
+        name=attribute.name,
+        data_type=attribute.data_type,
+        api_writable=attribute.api_writable,
+        options=list(attribute.options) or None,
+    )
+
+
 def _batches() -> Batches:
     return batches().batches
 
@@ -355,7 +433,8 @@ def custom_attributes_refused(error: CustomAttributesRefused) -> Response[dict[s
     """Found before Intercom was called for the contact: the fields say what each attribute needs."""
     fields = [FieldError(field=name, message=problem) for name, problem in error.fields]
     body = ErrorResponse(code=error.code, message=error.message, request_id=error.request_id, fields=fields)
-    return _error_response(HTTPStatus.UNPROCESSABLE_ENTITY, body)
+    conflict = isinstance(error, AttributeTypeConflict)
+    return _error_response(HTTPStatus.CONFLICT if conflict else HTTPStatus.UNPROCESSABLE_ENTITY, body)
 
 
 @app.exception_handler(RequestValidationError)

@@ -5,7 +5,9 @@ batch is being queued by an earlier request that timed out on our side: "retry i
 exponential backoff, honouring Retry-After. POSTs are repeated too, which is safe: a batch carries its
 Idempotency-Key (the same key and body answer the same batch and queue nothing twice), and asking to
 retry a batch's failed items again finds none left to requeue. The batch endpoints answer 409 for
-nothing else.
+nothing else. `GET /contacts/attributes` and `POST /contacts/attributes` (the workspace's custom
+attributes; one created) are repeated the same way, but for a 409: there it is a conflict of types. A
+repeated creation is safe: an attribute that exists with the type asked for is answered 200.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pydantic import BaseModel, ValidationError
 from urllib3.util.retry import Retry
 
 from intercom_contacts.importer.problems import ImportStopped, UsageProblem
+from intercom_contacts.intercom.data_attributes import DataAttribute
+from intercom_contacts.models.attributes import AttributesResponse, WorkspaceAttribute
 from intercom_contacts.models.batch import BatchResponse, BatchRunLog, RetryResponse, RunLogItem
 from intercom_contacts.models.contact import OnConflict
 
@@ -89,6 +93,54 @@ class BatchApi:
         status, answer = self._call("GET", f"/contacts/batch/{quote(batch_id, safe='')}", fields=fields)
         return self._parsed(BatchRunLog, status, answer, expected=200)
 
+    def attributes(self) -> dict[str, DataAttribute]:
+        """The workspace's custom attributes by name. An import that cannot read them stops rather than
+        pass values it could not check or guess which attributes to create."""
+        try:
+            status, answer = self._call("GET", "/contacts/attributes")
+            listed = self._parsed(AttributesResponse, status, answer, expected=200)
+        except ImportStopped as stopped:
+            raise ImportStopped(
+                "ATTRIBUTES_UNAVAILABLE",
+                f"The workspace's custom attributes could not be read ({stopped.code}: {stopped.message}), "
+                "so the custom_attributes columns cannot be checked (--dry-run) or the missing attributes "
+                "typed (--create-attributes). Nothing was sent; run the same command again when the service "
+                "and Intercom answer.",
+            ) from None
+        return {
+            item.name: DataAttribute(item.name, item.data_type, item.api_writable, tuple(item.options or ()))
+            for item in listed.attributes
+        }
+
+    def create_attribute(self, name: str, data_type: str) -> tuple[WorkspaceAttribute, bool]:
+        """`POST /contacts/attributes`: the attribute, and whether this call created it (False: the
+        workspace had it with this type). What the service refuses (another type, a name Intercom will
+        not take, the workspace's limit) is a UsageProblem: nothing has been sent."""
+        status, answer = self._call(
+            "POST",
+            "/contacts/attributes",
+            body=json.dumps({"name": name, "data_type": data_type}).encode(),
+            headers={"content-type": "application/json"},
+            # its 409 is a conflict of types, which asking again cannot settle
+            retries=RETRY.new(
+                status_forcelist=tuple(code for code in RETRY.status_forcelist or () if code != 409)
+            ),
+        )
+        if status in {409, 422} and isinstance(answer, dict) and answer.get("code"):
+            reasons = "; ".join(
+                f"{field.get('field')} {field.get('message')}"
+                for field in answer.get("fields") or []
+                if isinstance(field, dict)
+            )
+            raise UsageProblem(
+                str(answer["code"]),
+                f"custom_attributes.{name} could not be created as a {data_type} attribute: "
+                f"{reasons or answer.get('message')}. Nothing was sent; fix the column (or leave it out "
+                f"with --map 'custom_attributes.{name}=ignore'), then run the same command again.",
+            )
+        created = status == 201
+        return self._parsed(WorkspaceAttribute, status, answer, expected=201 if created else 200), created
+
     def items(self, batch_id: str) -> Iterator[RunLogItem]:
         """Every item of the batch, page after page."""
         cursor: str | None = None
@@ -112,6 +164,7 @@ class BatchApi:
         fields: dict[str, str] | None = None,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        retries: Retry | None = None,
     ) -> tuple[int, Any]:
         url = self.base_url + path
         if fields:
@@ -122,7 +175,7 @@ class BatchApi:
                 url,
                 body=body,
                 headers={**self._headers, **(headers or {})},
-                retries=RETRY,
+                retries=retries or RETRY,
             )
         except urllib3.exceptions.HTTPError as error:
             reason = getattr(error, "reason", None) or error

@@ -9,7 +9,9 @@ a role column gives every row the role `user` (or `--role`). JSON Lines objects 
 bodies: their keys are matched exactly, and a key nothing maps stops the import.
 
 Dates become Unix seconds, booleans true/false, integers and floats numbers; an empty value is left
-out, never sent as null.
+out, never sent as null. A custom attribute column without `--attribute NAME:TYPE` is sent as the file
+has it (text, in a CSV): the service converts it to the workspace's type for the attribute. A dry run
+checks every custom attribute value against the workspace's attributes (attributes.py).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from intercom_contacts.importer.attributes import AttributeCell, Workspace, shown
 from intercom_contacts.importer.problems import UsageProblem
 from intercom_contacts.importer.source import ATTRIBUTE_PREFIX
 from intercom_contacts.models.contact import ATTRIBUTE_NAME_PATTERN, ContactRequest
@@ -78,10 +81,11 @@ NAME_PARTS = {"firstname": 0, "givenname": 0, "lastname": 1, "surname": 1, "fami
 class Target:
     """Where a column's value goes: a contact field, or a custom attribute (`attribute=True`).
 
-    `part` is set for a first (0) or last (1) name column: the parts are joined into `name`."""
+    `part` is set for a first (0) or last (1) name column: the parts are joined into `name`. An
+    attribute without a `kind` is typed by the workspace: sent as given, converted by the service."""
 
     name: str
-    kind: Kind
+    kind: Kind | None
     attribute: bool = False
     part: int | None = None
 
@@ -168,6 +172,8 @@ class ColumnMapping:
         ignored: Collection[str] = (),
         default_role: str | None = None,
         fields: Mapping[str, str] | None = None,
+        *,
+        workspace: Workspace | None = None,
     ) -> None:
         self.attributes = dict(attributes or {})
         self.ignored = frozenset(name.strip() for name in ignored)
@@ -176,6 +182,7 @@ class ColumnMapping:
         self.not_sent: list[str] = []  # header columns nothing matched
         self.assumed_role = False  # the header has no role column and --role was not given
         self._targets: dict[str, Target | None] = {}
+        self.workspace = workspace  # a dry run's: each custom attribute value is checked against it
 
     def target(self, column: str) -> Target | None:
         """Where `column` goes; None when it is ignored. Raises KeyError for a column nothing maps."""
@@ -231,6 +238,8 @@ class ColumnMapping:
                 continue
             try:
                 value = convert(raw, target.kind)
+                if target.attribute and value is not None and self.workspace is not None:
+                    value = self.workspace.checked(target.name, value)
             except ValueError as error:
                 problems.append(f"column {column}: {error}")
                 continue
@@ -249,6 +258,18 @@ class ColumnMapping:
         if attributes:
             body["custom_attributes"] = attributes
         return body
+
+    def attribute_cells(self, values: Mapping[str, Any]) -> Iterator[AttributeCell]:
+        """A record's non-empty custom attribute values, each with the type `--attribute` gives its
+        column (None: the workspace's); keys nothing maps are left to the record's check."""
+        for column, raw in values.items():
+            try:
+                target = self.target(column)
+            except KeyError:
+                continue
+            value = raw.strip() if isinstance(raw, str) else raw
+            if target is not None and target.attribute and value is not None and value != "":
+                yield target.name, None if target.kind is None else target.kind.value, value
 
     def maps(self, column: str) -> bool:
         try:
@@ -279,6 +300,8 @@ class ColumnMapping:
         if target.part is not None:
             return f"name ({'first' if target.part == 0 else 'last'} part)"
         shown = ATTRIBUTE_PREFIX + target.name if target.attribute else target.name
+        if target.kind is None:
+            return f"{shown} (the workspace's type, converted by the service)"
         return f"{shown} (date, sent as Unix seconds)" if target.kind is Kind.DATE else shown
 
     def _header_target(self, column: str) -> Target | None:
@@ -301,15 +324,16 @@ class ColumnMapping:
         if (field := column.strip().lower()) in CONTACT_FIELDS:
             return Target(field, FIELD_KINDS.get(field, Kind.STRING))
         if column.lower().startswith(ATTRIBUTE_PREFIX) and len(column) > len(ATTRIBUTE_PREFIX):
-            return Target(column[len(ATTRIBUTE_PREFIX) :], Kind.STRING, attribute=True)
+            return Target(column[len(ATTRIBUTE_PREFIX) :], None, attribute=True)
         raise KeyError(column)
 
     def _named(self, column: str, field: str) -> Target | None:
-        """The target `--map COLUMN=FIELD` gives; an attribute is text unless --attribute types the column."""
+        """The target `--map COLUMN=FIELD` gives; an attribute has the workspace's type unless --attribute
+        types the column."""
         if field == IGNORE:
             return None
         if field.startswith(ATTRIBUTE_PREFIX):
-            kind = self.attributes.get(column, Kind.STRING)
+            kind = self.attributes.get(column)
             return Target(field.removeprefix(ATTRIBUTE_PREFIX), kind, attribute=True)
         return Target(field, FIELD_KINDS.get(field, Kind.STRING))
 
@@ -344,11 +368,14 @@ def unknown_columns(columns: Iterable[str], where: str = "") -> UsageProblem:
     )
 
 
-def convert(raw: Any, kind: Kind) -> Any:
-    """One value as Intercom wants it; None when empty. Raises ValueError with what to write instead."""
+def convert(raw: Any, kind: Kind | None) -> Any:
+    """One value as Intercom wants it (as given without a kind); None when empty. Raises ValueError with
+    what to write instead."""
     value = raw.strip() if isinstance(raw, str) else raw
     if value is None or value == "":
         return None
+    if kind is None:
+        return value
     converter = {
         Kind.STRING: _string,
         Kind.INTEGER: _integer,
@@ -359,17 +386,12 @@ def convert(raw: Any, kind: Kind) -> Any:
     return converter(value)
 
 
-def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return repr(text[:40] + "..." if len(text) > 40 else text)
-
-
 def _string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    raise ValueError(f"{_shown(value)} is not text")
+    raise ValueError(f"{shown(value)} is not text")
 
 
 def _integer(value: Any) -> int:
@@ -379,7 +401,7 @@ def _integer(value: Any) -> int:
         return int(value)
     if isinstance(value, str) and INTEGER.match(value):
         return int(value)
-    raise ValueError(f"{_shown(value)} is not a whole number (write e.g. 42)")
+    raise ValueError(f"{shown(value)} is not a whole number (write e.g. 42)")
 
 
 def _float(value: Any) -> float:
@@ -392,7 +414,7 @@ def _float(value: Any) -> float:
         except ValueError:
             number = None
     if number is None or not math.isfinite(number):
-        raise ValueError(f"{_shown(value)} is not a number (write e.g. 4.5, with a dot)")
+        raise ValueError(f"{shown(value)} is not a number (write e.g. 4.5, with a dot)")
     return number
 
 
@@ -404,7 +426,7 @@ def _boolean(value: Any) -> bool:
         return True
     if text in FALSE:
         return False
-    raise ValueError(f"{_shown(value)} is not a boolean (write true or false)")
+    raise ValueError(f"{shown(value)} is not a boolean (write true or false)")
 
 
 def _unix_seconds(value: Any) -> int:
@@ -417,10 +439,10 @@ def _unix_seconds(value: Any) -> int:
         seconds = _iso_seconds(value)
     if seconds is None:
         raise ValueError(
-            f"{_shown(value)} is not a date (write 2024-05-01, 2024-05-01T09:30:00Z or Unix seconds)"
+            f"{shown(value)} is not a date (write 2024-05-01, 2024-05-01T09:30:00Z or Unix seconds)"
         )
     if seconds >= MAX_UNIX_SECONDS:
-        raise ValueError(f"{_shown(value)} is too large for Unix seconds (milliseconds? divide by 1000)")
+        raise ValueError(f"{shown(value)} is too large for Unix seconds (milliseconds? divide by 1000)")
     return seconds
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 STATUS_ORDER = ("created", "existing", "updated", "duplicate", "failed", "rejected", "pending", "not_sent")
@@ -16,9 +16,15 @@ def succeeded(statuses: Counter[tuple[str, str | None]]) -> bool:
 
 
 def dry_run(
-    path: Path, statuses: Counter[tuple[str, str | None]], rejected: Iterable[tuple[int, str, str]]
+    path: Path,
+    statuses: Counter[tuple[str, str | None]],
+    rejected: Iterable[tuple[int, str, str]],
+    columns: Sequence[str] = (),
 ) -> str:
+    """Each rejected row with its reason, then what was found for whole columns (`columns`: once, however
+    many rows they refused), then the counts."""
     lines = [f"row {row}: {code} {message}" for row, code, message in rejected]
+    lines.extend(columns)
     total = sum(statuses.values())
     refused = sum(count for (status, _), count in statuses.items() if status == "rejected")
     repeated = sum(count for (status, _), count in statuses.items() if status == "duplicate")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from intercom_contacts.importer import chunks, report, rows
+from intercom_contacts.importer.attributes import Workspace
 from intercom_contacts.importer.client import RESUME_HINT, BatchApi
 from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
 from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
@@ -29,6 +30,7 @@ from intercom_contacts.importer.problems import ImportProblem, ImportStopped, Us
 from intercom_contacts.importer.progress import Progress, Tally
 from intercom_contacts.importer.scratch import LEDGER, scratch_directory
 from intercom_contacts.importer.source import ContactFile
+from intercom_contacts.logic.custom_attributes import article
 from intercom_contacts.models.batch import BatchCounts
 from intercom_contacts.models.contact import OnConflict
 
@@ -49,6 +51,7 @@ class ImportOptions:
     poll_seconds: float = POLL_SECONDS
     stall_minutes: float = STALL_MINUTES
     save_mapping: Path | None = None  # where to write the header's mapping, for --mapping next time
+    workspace: Workspace | None = None  # the workspace's custom attributes; what --create-attributes makes
 
     @property
     def results_path(self) -> Path:
@@ -65,6 +68,14 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
     contact_file = ContactFile.open(options.path)
     if contact_file.format == "csv":
         _show_mapping(contact_file.columns, options, out)
+    workspace = options.workspace
+    if workspace is not None and workspace.create:
+        # one pass before the check: a missing attribute's type depends on every value of its column
+        workspace.plan(
+            cell
+            for record in contact_file.records()
+            for cell in options.mapping.attribute_cells(record.values)
+        )
     with scratch_directory() as scratch, Ledger(scratch / LEDGER) as ledger:
         job = FileImport(contact_file, options, ledger, progress)
         if api is not None:
@@ -72,8 +83,11 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
         job.read()
         progress.close(job.tally)
         if api is None:
-            out.write(report.dry_run(options.path, ledger.statuses(), ledger.rejected()) + "\n")
+            columns = options.mapping.workspace.report() if options.mapping.workspace else []
+            out.write(report.dry_run(options.path, ledger.statuses(), ledger.rejected(), columns) + "\n")
             return job.tally.rejected == 0
+        if workspace is not None:
+            _create_attributes(workspace, api, out)
         try:
             job.send(api)
         except (ImportProblem, KeyboardInterrupt):
@@ -84,6 +98,15 @@ def run_import(options: ImportOptions, *, api: BatchApi | None, progress: Progre
             raise
         progress.close(job.tally)
         return report.succeeded(_finish(options, ledger, out))
+
+
+def _create_attributes(workspace: Workspace, api: BatchApi, out: TextIO) -> None:
+    """What --create-attributes planned, created before any contact is sent (their values go as text,
+    and the service converts them to the type created)."""
+    for name, data_type in sorted(workspace.planned.items()):
+        _, created = api.create_attribute(name, data_type)
+        done = "created" if created else "already in the workspace"
+        out.write(f"custom_attributes.{name}: {done} as {article(data_type)} {data_type} attribute\n")
 
 
 def _show_mapping(columns: tuple[str, ...], options: ImportOptions, out: TextIO) -> None:

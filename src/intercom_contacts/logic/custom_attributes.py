@@ -25,6 +25,7 @@ from typing import Any
 from intercom_contacts.errors import (
     AttributeLimitReached,
     AttributeNameInvalid,
+    AttributeTypeConflict,
     ContactError,
     CustomAttributesRefused,
 )
@@ -42,6 +43,10 @@ UNKNOWN = (
     "is not a custom attribute of the Intercom workspace: create it in Intercom, or send the request "
     "with create_attributes=true (and a value that is not null, whose JSON type becomes its type); one "
     "created moments ago is found when the request is sent again a few seconds later"
+)
+ARCHIVED = (
+    "cannot be created: Intercom already has an attribute of that name, but not among the live ones "
+    "(archived?). Unarchive it in Intercom, or use another name."
 )
 NOT_WRITABLE = "cannot be written through Intercom's API (api_writable is false): set it in Intercom instead"
 NEEDS = {
@@ -150,12 +155,38 @@ class WorkspaceAttributes:
         if create:
             for name, value in values.items():
                 if name not in attributes and value is not None:
-                    attributes = self._create(name, json_type(value), deadline=deadline)
+                    attributes, _ = self._create(name, json_type(value), deadline=deadline)
         try:
             return request.model_copy(update={"custom_attributes": converted(values, attributes)})
         except CustomAttributesRefused as refused:
             refused.retryable = not fresh and any(name not in attributes for name in values)
             raise
+
+    def listed(self, *, deadline: float) -> dict[str, DataAttribute]:
+        """The workspace's attributes read now (and kept): for a caller that checks values itself."""
+        with self._lock:
+            return self._read(deadline)
+
+    def ensure(self, name: str, data_type: str, *, deadline: float) -> tuple[DataAttribute, bool]:
+        """The attribute `name` of `data_type`, created when the workspace lacks it, and whether this call
+        created it; AttributeTypeConflict when it exists with another type."""
+        attributes, _ = self._known([name], deadline=deadline)
+        created = False
+        if name not in attributes:
+            attributes, created = self._create(name, data_type, deadline=deadline)
+        field = f"custom_attributes.{name}"
+        attribute = attributes.get(name)
+        if attribute is None:  # Intercom has the name, but not among the live attributes it lists
+            raise AttributeNameInvalid([(field, ARCHIVED)])
+        if attribute.data_type != data_type:
+            kind = attribute.data_type
+            problem = (
+                f"exists as {article(kind)} {kind} attribute, not {data_type}: "
+                f"Intercom never changes an attribute's type. Send its values as {attribute.data_type}, or "
+                "create one of another name."
+            )
+            raise AttributeTypeConflict([(field, problem)])
+        return attribute, created
 
     def screen(self, *, create: bool, deadline: float) -> Screen:
         """The check of a batch's items at intake, which does not depend on Intercom being up: when the
@@ -194,13 +225,14 @@ class WorkspaceAttributes:
         self._read_at = self._clock()
         return self._attributes
 
-    def _create(self, name: str, data_type: str, *, deadline: float) -> dict[str, DataAttribute]:
+    def _create(self, name: str, data_type: str, *, deadline: float) -> tuple[dict[str, DataAttribute], bool]:
         """Create `name`, once however many requests ask: under the lock, and a duplicate (another
-        container created it) reads the list again for its type."""
+        container created it) reads the list again for its type. The attributes, and whether this call
+        created it."""
         with self._lock:
             attributes = self._attributes or {}
             if name in attributes:
-                return attributes
+                return attributes, False
             if name in self._invalid_names:
                 raise self._invalid_names[name]
             if len(attributes) >= MAX_CUSTOM_ATTRIBUTES:
@@ -211,10 +243,15 @@ class WorkspaceAttributes:
                 self._invalid_names[name] = invalid
                 raise
             if created is None:
-                return self._read(deadline)
+                return self._read(deadline), False
             logger.info("custom attribute created", extra={"attribute": name, "data_type": data_type})
             self._attributes = {**attributes, name: created}
-            return self._attributes
+            return self._attributes, True
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before a data type's name."""
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _to_string(value: Any) -> str:
