@@ -7,6 +7,7 @@ Operations return the JSON body of Intercom's 200, or raise the error `Answer` I
 from __future__ import annotations
 
 import copy
+import itertools
 import secrets
 import time
 from typing import Any
@@ -31,12 +32,14 @@ class CompaniesAndTags:
         self._plans: dict[str, str] = {}  # plan name -> its id
         self._attached: dict[str, list[str]] = {}  # contact id -> its companies' ids, in attach order
         self._applied: dict[str, dict[str, int]] = {}  # contact id -> its tags' ids -> applied_at
+        self._tag_ids = itertools.count(100)  # never reused, even after a tag is deleted
 
     def reset(self) -> None:
         for held in (self.companies, self.tags, self._company_ids, self._plans):
             held.clear()
         self._attached.clear()
         self._applied.clear()
+        self._tag_ids = itertools.count(100)
 
     # --- companies ---------------------------------------------------------------------------
     def check_company(self, body: dict[str, Any]) -> None:
@@ -110,6 +113,16 @@ class CompaniesAndTags:
             contact["companies"] = _shown(contact["companies"], attached, "company", "/companies")
         return copy.deepcopy(company)
 
+    def delete_company(self, company_id: str, contacts: dict[str, dict[str, Any]]) -> None:
+        """As deleting it in Intercom's UI does: gone, and from every contact."""
+        company = self.companies.pop(company_id)
+        del self._company_ids[company["company_id"]]
+        for contact_id, attached in self._attached.items():
+            if company_id in attached:
+                attached.remove(company_id)
+                contact = contacts[contact_id]
+                contact["companies"] = _shown(contact["companies"], attached, "company", "/companies")
+
     # --- tags --------------------------------------------------------------------------------
     def find_or_create_tag(self, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /tags` `{"name"}`: the tag of that name, matched case-insensitively, else a new one."""
@@ -127,7 +140,7 @@ class CompaniesAndTags:
         for tag in self.tags.values():
             if tag["name"].casefold() == name.casefold():
                 return copy.deepcopy(tag)
-        tag = {"type": "tag", "id": str(100 + len(self.tags)), "name": name}
+        tag = {"type": "tag", "id": str(next(self._tag_ids)), "name": name}
         self.tags[tag["id"]] = tag
         return copy.deepcopy(tag)
 
@@ -151,6 +164,14 @@ class CompaniesAndTags:
             applied[tag["id"]] = int(time.time())
             contact["tags"] = _shown(contact["tags"], list(applied), "tag", "/tags")
         return {**tag, "applied_at": applied[tag["id"]], "applied_by": {"type": "admin", "id": ADMIN_ID}}
+
+    def delete_tag(self, tag_id: str, contacts: dict[str, dict[str, Any]]) -> None:
+        """As deleting it in Intercom's UI does: gone, and from every contact."""
+        del self.tags[tag_id]
+        for contact_id, applied in self._applied.items():
+            if applied.pop(tag_id, None) is not None:
+                contact = contacts[contact_id]
+                contact["tags"] = _shown(contact["tags"], list(applied), "tag", "/tags")
 
     def _new_company(self, company_id: str, now: int) -> dict[str, Any]:
         company: dict[str, Any] = {

@@ -222,6 +222,14 @@ class IntercomSandbox:
         """As archiving it in Intercom's UI does: it leaves the list, and contacts may no longer carry it."""
         self._workspace.archive_custom_attribute(name)
 
+    def delete_company(self, company_id: str) -> None:
+        """As deleting it in Intercom's UI does (by Intercom's id): gone, and from every contact."""
+        self._workspace.delete_company(company_id)
+
+    def delete_tag(self, tag_id: str) -> None:
+        """As deleting it in Intercom's UI does: gone, and from every contact."""
+        self._workspace.delete_tag(tag_id)
+
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         return self._workspace.seed(fields)
 

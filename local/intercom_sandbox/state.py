@@ -124,6 +124,14 @@ class Workspace:
         with self._lock:
             self._custom_attributes.pop(name, None)
 
+    def delete_company(self, company_id: str) -> None:
+        with self._lock:
+            self.companies_and_tags.delete_company(company_id, self.contacts)
+
+    def delete_tag(self, tag_id: str) -> None:
+        with self._lock:
+            self.companies_and_tags.delete_tag(tag_id, self.contacts)
+
     def seed(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A contact that has been in the workspace a while: search finds it whatever the lag."""
         with self._lock:
