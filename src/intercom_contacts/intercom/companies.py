@@ -56,8 +56,8 @@ class CompaniesApi:
                 saved = self._client.request("POST", "/companies", fields, deadline=deadline)
             except IntercomRejected as rejected:
                 raise CompanyRejected(
-                    f"Intercom refused company {company_id!r}: {rejected.message} Correct the company's "
-                    "fields and send the contact again.",
+                    f"Intercom refused company {company_id!r}: {rejected.message.rstrip('.')}. Correct "
+                    "the company's fields and send the contact again.",
                     request_id=rejected.request_id,
                     intercom_code=rejected.intercom_code,
                 ) from None

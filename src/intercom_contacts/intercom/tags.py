@@ -37,8 +37,8 @@ class TagsApi:
                 tag = self._client.request("POST", "/tags", {"name": name}, deadline=deadline)
             except IntercomRejected as rejected:
                 raise TagRejected(
-                    f"Intercom refused the tag {name!r}: {rejected.message}. Correct the tag's name and send "
-                    "the contact again.",
+                    f"Intercom refused the tag {name!r}: {rejected.message.rstrip('.')}. Correct the "
+                    "tag's name and send the contact again.",
                     request_id=rejected.request_id,
                     intercom_code=rejected.intercom_code,
                 ) from None
