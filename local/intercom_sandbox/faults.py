@@ -21,7 +21,13 @@ class Fault:
     mid_response: bool = False
     method: str | None = None
     path_prefix: str = "/contacts"
+    path: str | None = None  # only this path, or route (`/contacts/{id}/tags`), instead of the prefix
     body: bytes | None = None
+
+    def matches(self, method: str, path: str, route: str) -> bool:
+        if self.method not in (None, method):
+            return False
+        return self.path in (path, route) if self.path is not None else path.startswith(self.path_prefix)
 
     def failure(self) -> Answer:
         """The answer a `fail` fault sends instead of Intercom's."""
@@ -57,12 +63,12 @@ class Faults:
             self._failure_rate = 0.0
             self.latency = 0.0
 
-    def take(self, method: str, path: str) -> Fault | None:
-        """The fault this request meets, if any: the first queued one that matches, else maybe a
-        random failure."""
+    def take(self, method: str, path: str, route: str) -> Fault | None:
+        """The fault this request, to `path` by `route` (`/contacts/{id}/tags`), meets, if any: the
+        first queued one that matches, else maybe a random failure."""
         with self._lock:
             for fault in self._queue:
-                if (fault.method in (None, method)) and path.startswith(fault.path_prefix):
+                if fault.matches(method, path, route):
                     fault.count -= 1
                     if fault.count <= 0:
                         self._queue.remove(fault)

@@ -47,6 +47,21 @@ class Schemas:
     create_attribute: Draft202012Validator  # body of POST /data_attributes
     attribute_list: Draft202012Validator  # answer of GET /data_attributes
     attribute_errors: dict[str, str]  # POST /data_attributes' documented 400 messages, by example name
+    company_request: Draft202012Validator  # body of POST /companies
+    company_fields: frozenset[str]  # what a POST /companies body may name
+    company: Draft202012Validator  # a company as Intercom answers it
+    attach_company: Draft202012Validator  # body of POST /contacts/{id}/companies
+    tag_request: Draft202012Validator  # body of POST /tags
+    tag_contact: Draft202012Validator  # body of POST /contacts/{id}/tags
+    tag: Draft202012Validator  # a tag as Intercom answers it
+    # The companies and tags routes' documented errors: (operation, example name) -> (status, code, message)
+    documented_errors: dict[tuple[str, str], tuple[int, str, str]]
+
+    def documented_error(self, operation: str, example: str, message: str | None = None) -> Answer:
+        """The error Intercom's spec shows for `operation` under `example` (its message replaced by
+        `message` where the example names another value)."""
+        status, code, documented = self.documented_errors[operation, example]
+        return intercom_error(status, code, message or documented)
 
 
 @functools.cache
@@ -55,6 +70,8 @@ def load_schemas() -> Schemas:
     create = _read("create_contact_request.2.16.json")
     versions = _read("servers_and_version.2.16.json")["intercom_version"]["enum"]
     conflicts = _read("post_contacts_409_UNMERGED_draft_pr543.2.15.json")
+    operations = _read("companies_tags_operations.2.16.json")
+    company_request = _read("create_or_update_company_request.2.16.resolved.json")
     examples = conflicts["content"]["application/json"]["examples"]
     return Schemas(
         create=_validator(create),
@@ -77,7 +94,42 @@ def load_schemas() -> Schemas:
                 "responses"
             ]["400"]["content"]["application/json"]["examples"].items()
         },
+        company_request=_validator(_loose_company(company_request)),
+        company_fields=frozenset(company_request["properties"]),
+        company=_validator(_loose_company(_read("company.2.16.resolved.json"))),
+        attach_company=_validator(_request_schema(operations["POST /contacts/{contact_id}/companies"])),
+        tag_request=_validator(_read("create_or_update_tag_request.2.16.resolved.json")),
+        tag_contact=_validator(_request_schema(operations["POST /contacts/{contact_id}/tags"])),
+        tag=_validator(_read("tag.2.16.resolved.json")),
+        documented_errors={
+            (name, example): (int(status), *_first_error(value["value"]))
+            for name, operation in operations.items()
+            for status, response in operation["responses"].items()
+            if int(status) >= 400
+            for example, value in response["content"]["application/json"].get("examples", {}).items()
+        },
     )
+
+
+def _request_schema(operation: Any) -> Any:
+    return operation["requestBody"]["content"]["application/json"]["schema"]
+
+
+def _first_error(error_list: Any) -> tuple[str, str]:
+    first = error_list["errors"][0]
+    return first["code"], first["message"]
+
+
+def _loose_company(schema: Any) -> Any:
+    """What Intercom takes where its schema is stricter than its own examples and notes: custom
+    attribute values of any JSON scalar (the examples send booleans and numbers where the schema says
+    string), and a float monthly_spend, which Intercom truncates."""
+    loose = json.loads(json.dumps(schema))
+    properties = loose["properties"]
+    scalar = {"type": ["string", "number", "boolean", "null"]}
+    properties["custom_attributes"]["additionalProperties"] = scalar
+    properties["monthly_spend"]["type"] = "number"
+    return loose
 
 
 def _read(name: str) -> Any:

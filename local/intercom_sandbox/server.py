@@ -1,5 +1,5 @@
-"""The sandbox over HTTP: Intercom's contacts routes, the `/_sandbox/` control plane, and the
-`IntercomSandbox` a test starts, breaks and inspects."""
+"""The sandbox over HTTP: Intercom's contacts, companies and tags routes, the `/_sandbox/` control
+plane, and the `IntercomSandbox` a test starts, breaks and inspects."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +25,15 @@ from local.intercom_sandbox.schemas import Answer, intercom_error, load_schemas
 from local.intercom_sandbox.state import DEFAULT_CUSTOM_ATTRIBUTES, Workspace
 from local.intercom_sandbox.tls import write_self_signed_certificate
 
-CONTACT_PATH = re.compile(r"^/contacts/(?P<id>[^/]+)(?P<unarchive>/unarchive)?$")
+CONTACT_PATH = re.compile(r"^/contacts/(?P<id>[^/]+)(?P<sub>/unarchive|/companies|/tags)?$")
+
+
+def route_of(path: str) -> str:
+    """The route a path takes, its contact id as `{id}`: `/contacts/{id}/tags`."""
+    match = CONTACT_PATH.match(path)
+    if match is None or path == "/contacts/search":
+        return path
+    return f"/contacts/{{id}}{match['sub'] or ''}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,11 @@ class RecordedRequest:
     body: bytes
     json: Any | None
     status: int
+
+    @property
+    def route(self) -> str:
+        """`POST /contacts/{id}/tags`: the method and the route (`route_of`) it took."""
+        return f"{self.method} {route_of(self.path)}"
 
 
 class IntercomSandbox:
@@ -78,6 +92,16 @@ class IntercomSandbox:
     def contacts(self) -> dict[str, dict[str, Any]]:
         """The workspace's contacts by id, as Intercom stores them."""
         return self._workspace.contacts
+
+    @property
+    def companies(self) -> dict[str, dict[str, Any]]:
+        """The workspace's companies by Intercom's id."""
+        return self._workspace.companies_and_tags.companies
+
+    @property
+    def tags(self) -> dict[str, dict[str, Any]]:
+        """The workspace's tags by id."""
+        return self._workspace.companies_and_tags.tags
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -135,6 +159,11 @@ class IntercomSandbox:
         with self._requests_lock:
             return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
+    def route_counts(self) -> Counter[str]:
+        """How many requests each route has had (`RecordedRequest.route`), e.g. `POST /tags`."""
+        with self._requests_lock:
+            return Counter(r.route for r in self.requests)
+
     def rotate_token(self, token: str) -> None:
         self._token = token
 
@@ -153,17 +182,23 @@ class IntercomSandbox:
         *,
         method: str | None = None,
         path_prefix: str = "/contacts",
+        path: str | None = None,
         body: bytes | None = None,
     ) -> None:
-        self._faults.inject(Fault("fail", count, status, method=method, path_prefix=path_prefix, body=body))
+        """The next `count` requests to a path under `path_prefix` fail with `status`; with `path`,
+        only those to that path or route (`/tags`, `/contacts/{id}/tags`)."""
+        fault = Fault("fail", count, status, method=method, path_prefix=path_prefix, path=path, body=body)
+        self._faults.inject(fault)
 
-    def delay_next(self, count: int, seconds: float, *, after_handling: bool = False) -> None:
+    def delay_next(
+        self, count: int, seconds: float, *, after_handling: bool = False, path: str | None = None
+    ) -> None:
         """The next `count` answers come `seconds` late. With `after_handling` the request is handled
         (and recorded) first, so a client that gives up waiting has still, say, created the contact."""
-        self._faults.inject(Fault("delay", count, seconds=seconds, after_handling=after_handling))
+        self._faults.inject(Fault("delay", count, seconds=seconds, after_handling=after_handling, path=path))
 
-    def drop_next(self, count: int, *, mid_response: bool = False) -> None:
-        self._faults.inject(Fault("drop", count, mid_response=mid_response))
+    def drop_next(self, count: int, *, mid_response: bool = False, path: str | None = None) -> None:
+        self._faults.inject(Fault("drop", count, mid_response=mid_response, path=path))
 
     def set_latency(self, seconds: float) -> None:
         self._faults.latency = seconds
@@ -186,6 +221,14 @@ class IntercomSandbox:
     def archive_custom_attribute(self, name: str) -> None:
         """As archiving it in Intercom's UI does: it leaves the list, and contacts may no longer carry it."""
         self._workspace.archive_custom_attribute(name)
+
+    def delete_company(self, company_id: str) -> None:
+        """As deleting it in Intercom's UI does (by Intercom's id): gone, and from every contact."""
+        self._workspace.delete_company(company_id)
+
+    def delete_tag(self, tag_id: str) -> None:
+        """As deleting it in Intercom's UI does: gone, and from every contact."""
+        self._workspace.delete_tag(tag_id)
 
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         return self._workspace.seed(fields)
@@ -232,26 +275,28 @@ class IntercomSandbox:
 
     def _route(self, method: str, path: str, body: bytes, query: dict[str, str]) -> dict[str, Any]:
         workspace = self._workspace
-        if path == "/data_attributes" and method == "GET":
-            return workspace.list_attributes(query.get("model"))
-        if path == "/data_attributes" and method == "POST":
-            return workspace.create_attribute(_json_object(body))
-        if path == "/contacts" and method == "POST":
-            return workspace.create(_json_object(body))
-        if path == "/contacts" and method == "GET":
-            return workspace.list_contacts()
-        if path == "/contacts/search" and method == "POST":
-            return workspace.search(_json_object(body))
         match = CONTACT_PATH.match(path)
-        if match:
-            contact_id, unarchive = unquote(match["id"]), match["unarchive"]
-            if method == "GET" and not unarchive:
-                return workspace.get(contact_id)
-            if method == "PUT" and not unarchive:
-                return workspace.update(contact_id, _json_object(body))
-            if method == "POST" and unarchive:
-                return workspace.unarchive(contact_id)
-        raise intercom_error(404, "not_found", "Resource Not Found")
+        contact_id = unquote(match["id"]) if match else ""
+        routes: dict[str, Callable[[], dict[str, Any]]] = {
+            "GET /data_attributes": lambda: workspace.list_attributes(query.get("model")),
+            "POST /data_attributes": lambda: workspace.create_attribute(_json_object(body)),
+            "POST /contacts": lambda: workspace.create(_json_object(body)),
+            "GET /contacts": workspace.list_contacts,
+            "POST /contacts/search": lambda: workspace.search(_json_object(body)),
+            "GET /contacts/{id}": lambda: workspace.get(contact_id),
+            "PUT /contacts/{id}": lambda: workspace.update(contact_id, _json_object(body)),
+            "POST /contacts/{id}/unarchive": lambda: workspace.unarchive(contact_id),
+            "POST /contacts/{id}/companies": lambda: workspace.attach_company(contact_id, _json_object(body)),
+            "POST /contacts/{id}/tags": lambda: workspace.tag_contact(contact_id, _json_object(body)),
+            "POST /companies": lambda: workspace.create_or_update_company(_json_object(body)),
+            "GET /companies": lambda: workspace.find_companies(query),
+            "POST /tags": lambda: workspace.find_or_create_tag(_json_object(body)),
+            "GET /tags": workspace.list_tags,
+        }
+        route = routes.get(f"{method} {route_of(path)}")
+        if route is None:
+            raise intercom_error(404, "not_found", "Resource Not Found")
+        return route()
 
     def _record(self, request: RecordedRequest) -> None:
         with self._requests_lock:
@@ -263,16 +308,20 @@ class IntercomSandbox:
         if path == "/_sandbox/faults" and method == "POST":
             kind = payload.get("kind", "fail")
             count = int(payload.get("count", 1))
+            target = payload.get("path")
+            if target is not None and not (isinstance(target, str) and target.startswith("/")):
+                return Answer(400, {"error": "path must be a path such as /tags or /contacts/{id}/tags"})
             if kind == "fail":
-                self.fail_next(count, int(payload.get("status", 503)))
+                self.fail_next(count, int(payload.get("status", 503)), path=target)
             elif kind == "delay":
                 after_handling = bool(payload.get("after_handling", False))
-                self.delay_next(count, float(payload.get("seconds", 1.0)), after_handling=after_handling)
+                seconds = float(payload.get("seconds", 1.0))
+                self.delay_next(count, seconds, after_handling=after_handling, path=target)
             elif kind == "drop":
-                self.drop_next(count, mid_response=bool(payload.get("mid_response", False)))
+                self.drop_next(count, mid_response=bool(payload.get("mid_response", False)), path=target)
             else:
                 return Answer(400, {"error": "kind must be fail, delay or drop"})
-            return Answer(200, {"injected": kind, "count": count})
+            return Answer(200, {"injected": kind, "count": count, "path": target})
         if path == "/_sandbox/faults" and method == "DELETE":
             self.clear_faults()
             return Answer(200, {"cleared": True})
@@ -297,7 +346,7 @@ class IntercomSandbox:
         if path == "/_sandbox/requests" and method == "GET":
             with self._requests_lock:
                 listed = [
-                    {"method": r.method, "path": r.path, "status": r.status, "json": r.json}
+                    {"method": r.method, "path": r.path, "route": r.route, "status": r.status, "json": r.json}
                     for r in self.requests
                 ]
             return Answer(200, listed)
@@ -375,7 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = _parse_json(body) if body else None
         except ValueError:
             parsed = None
-        fault = self.sandbox._faults.take(method, parts.path)
+        fault = self.sandbox._faults.take(method, parts.path, route_of(parts.path))
         answer = self._answer(fault, method, parts.path, headers, body, query=parts.query)
         # Recorded before answering, so a client that has its answer always finds its request here.
         self.sandbox._record(

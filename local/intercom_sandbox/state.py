@@ -1,6 +1,6 @@
 """One Intercom workspace as the contacts API sees it: its contacts, the archived ones, the 409 for a
-duplicate user, search, its custom data attributes (typed; a contact's values must fit them), and the
-rate-limit window every authenticated call spends."""
+duplicate user, search, its custom data attributes (typed; a contact's values must fit them), its
+companies and tags (`companies_tags`), and the rate-limit window every authenticated call spends."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from local.intercom_sandbox.companies_tags import CompaniesAndTags
 from local.intercom_sandbox.schemas import Schemas, intercom_error
 
 # The workspace's custom attributes at start, by name: their data types.
@@ -89,6 +90,7 @@ class Workspace:
         # Intercom's search is eventually consistent: a contact created through the API shows there
         # only from its instant here (time.monotonic()) on.
         self._searchable_from: dict[str, float] = {}
+        self.companies_and_tags = CompaniesAndTags(schemas, WORKSPACE_ID)
         self._limit = rate_limit
         self._window = window_seconds
         self._window_start = 0.0
@@ -122,6 +124,14 @@ class Workspace:
         with self._lock:
             self._custom_attributes.pop(name, None)
 
+    def delete_company(self, company_id: str) -> None:
+        with self._lock:
+            self.companies_and_tags.delete_company(company_id, self.contacts)
+
+    def delete_tag(self, tag_id: str) -> None:
+        with self._lock:
+            self.companies_and_tags.delete_tag(tag_id, self.contacts)
+
     def seed(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A contact that has been in the workspace a while: search finds it whatever the lag."""
         with self._lock:
@@ -131,6 +141,7 @@ class Workspace:
         with self._lock:
             self.contacts.clear()
             self._archived.clear()
+            self.companies_and_tags.reset()
             self._define_initial_attributes()
             self._search_lag = 0.0
             self._searchable_from.clear()
@@ -201,6 +212,31 @@ class Workspace:
             now = time.monotonic()
             indexed = (c for c in self.contacts.values() if self._searchable_from.get(c["id"], now) <= now)
             return _list([_public(c) for c in indexed if matches(c)])
+
+    def create_or_update_company(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.companies_and_tags.check_company(body)
+        with self._lock:
+            return self.companies_and_tags.create_or_update_company(body)
+
+    def find_companies(self, query: dict[str, str]) -> dict[str, Any]:
+        with self._lock:
+            return self.companies_and_tags.find_companies(query)
+
+    def attach_company(self, contact_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self.companies_and_tags.attach_company(self.contacts.get(contact_id), body)
+
+    def find_or_create_tag(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self.companies_and_tags.find_or_create_tag(body)
+
+    def list_tags(self) -> dict[str, Any]:
+        with self._lock:
+            return self.companies_and_tags.list_tags()
+
+    def tag_contact(self, contact_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self.companies_and_tags.tag_contact(self.contacts.get(contact_id), body)
 
     def list_attributes(self, model: str | None) -> dict[str, Any]:
         """`GET /data_attributes`: the standard and custom attributes of `model` (contact when absent);

@@ -34,6 +34,30 @@ class IntercomRejected(ContactError):
     code = "INTERCOM_REJECTED"
 
 
+class CompanyRejected(IntercomRejected):
+    """Intercom refused a company's fields (`POST /companies`): the same company cannot be saved."""
+
+    code = "COMPANY_REJECTED"
+
+
+class CompanyLimitReached(IntercomRejected):
+    """The contact already holds Intercom's maximum of companies (`contact_company_limit_exceeded`)."""
+
+    code = "CONTACT_COMPANY_LIMIT_EXCEEDED"
+
+
+class TagRejected(IntercomRejected):
+    """Intercom refused a tag's name (`POST /tags`)."""
+
+    code = "TAG_REJECTED"
+
+
+class ContactNotFound(IntercomRejected):
+    """Intercom no longer has the contact a company or tag was meant for (deleted or merged since)."""
+
+    code = "CONTACT_NOT_FOUND"
+
+
 class CustomAttributesRefused(ContactError):
     """Custom attributes Intercom would refuse (unknown, not API-writable, a value not of the attribute's
     type), found before the contact was sent: `fields` pairs each `custom_attributes.<name>` with what
