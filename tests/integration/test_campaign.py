@@ -143,7 +143,7 @@ def test_keyed_lead_batches_through_failures_a_killed_worker_and_concurrent_retr
             )
         )
     # Then each failed lead was requeued once, by one of them
-    assert {answer.status for answer in answers} == {200}
+    assert {answer.status for answer in answers} == {202}
     assert sum(json.loads(answer.data)["requeued"] for answer in answers) == REFUSED
     # And every batch completes again with every lead created and nothing pending or failed
     final = _wait("the retried batches to complete", all_completed, timeout=300)
