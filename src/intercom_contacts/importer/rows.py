@@ -54,7 +54,7 @@ def check(record: Record, mapping: ColumnMapping) -> CheckedRow:
             code="VALIDATION_ERROR",
             message=f"Invalid fields: {listed}.",
         )
-    body = json.dumps(request.to_intercom(), ensure_ascii=False, separators=(",", ":")).encode()
+    body = json.dumps(request.to_body(), ensure_ascii=False, separators=(",", ":")).encode()
     if len(body) > MAX_ROW_BYTES:
         return CheckedRow(
             record.row,

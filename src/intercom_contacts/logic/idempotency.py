@@ -94,7 +94,7 @@ class ContactCreator:
             raise ConfigurationError("IDEMPOTENCY_TABLE_NAME is not set")
         payload = {
             "idempotency_key": idempotency_key,
-            "request": request.to_intercom(),
+            "request": request.to_body(),  # the same as before companies and tags when it has neither
             "on_conflict": on_conflict.value,
         }
         with _idempotency_errors("contact"):

@@ -47,6 +47,37 @@ class Outcome(StrEnum):
     UPDATED = "updated"
 
 
+MAX_COMPANIES = 10
+MAX_TAGS = 20
+INT32_MAX = 2**31 - 1  # Intercom's upper limit for a company's monthly_spend
+TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class CompanyRequest(BaseModel):
+    """A company to create or update in Intercom (by your `company_id`) and attach to the contact."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    company_id: Text = Field(description="Your id for the company; Intercom finds the company by it")
+    name: Text | None = None
+    plan: Text | None = None
+    size: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    website: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    industry: Text | None = None
+    monthly_spend: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = Field(
+        default=None, description="Whole units; Intercom's limit is 2**31-1"
+    )
+    remote_created_at: Timestamp | None = None
+    custom_attributes: dict[str, Any] | None = Field(
+        default=None, description="Flat object of strings, numbers and booleans"
+    )
+
+    @field_validator("custom_attributes")
+    @classmethod
+    def _flat_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _flat(value)
+
+
 class ContactRequest(BaseModel):
     """Body of `POST /contacts`: the fields of Intercom's create-contact request."""
 
@@ -78,6 +109,16 @@ class ContactRequest(BaseModel):
         "is called",
     )
 
+    companies: Annotated[list[CompanyRequest], Field(max_length=MAX_COMPANIES)] | None = Field(
+        default=None,
+        description="Companies to create or update and attach to the contact once it exists (not "
+        "Intercom contact fields: each takes calls of its own)",
+    )
+    tags: Annotated[list[TagName], Field(max_length=MAX_TAGS)] | None = Field(
+        default=None,
+        description="Tag names (trimmed, case kept) to find or create and apply once the contact exists",
+    )
+
     @field_validator("role", mode="before")
     @classmethod
     def _lower_role(cls, value: Any) -> Any:
@@ -93,19 +134,25 @@ class ContactRequest(BaseModel):
     @field_validator("custom_attributes")
     @classmethod
     def _flat_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        for name, item in (value or {}).items():
-            if not ATTRIBUTE_NAME_PATTERN.match(name):
-                raise ValueError(f"attribute name {name[:40]!r} must be 1-190 characters without '.' or '$'")
-            if isinstance(item, UnrepresentableNumber) or (
-                isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX
-            ):
-                raise ValueError(f"attribute {name[:40]!r} {UNREPRESENTABLE}")
-            if isinstance(item, float) and not math.isfinite(item):
-                raise ValueError(f"attribute {name[:40]!r} {UNREPRESENTABLE}")
-            if not (item is None or isinstance(item, (str, int, float, bool))):
-                raise ValueError(f"attribute {name[:40]!r} must be a string, number, boolean or null")
-            if isinstance(item, str) and len(item) > 255:
-                raise ValueError(f"attribute {name[:40]!r} is longer than 255 characters")
+        return _flat(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _distinct_tags(cls, value: list[str] | None) -> list[str] | None:
+        """Intercom's tag names are case-insensitive: the same tag twice is applied once."""
+        if value is None:
+            return None
+        seen: dict[str, str] = {}
+        for name in value:
+            seen.setdefault(name.casefold(), name)
+        return list(seen.values())
+
+    @field_validator("companies")
+    @classmethod
+    def _distinct_companies(cls, value: list[CompanyRequest] | None) -> list[CompanyRequest] | None:
+        ids = [company.company_id for company in value or []]
+        if len(set(ids)) != len(ids):
+            raise ValueError("names the same company_id twice")
         return value
 
     @model_validator(mode="after")
@@ -118,7 +165,35 @@ class ContactRequest(BaseModel):
 
     def to_intercom(self) -> dict[str, Any]:
         """The body Intercom receives, for `POST /contacts` and `PUT /contacts/{id}` alike."""
+        return self.model_dump(exclude_none=True, exclude={"companies", "tags"})
+
+    def to_body(self) -> dict[str, Any]:
+        """The whole request as this service's API takes it (a queue message's body), companies and tags
+        included."""
         return self.model_dump(exclude_none=True)
+
+    @property
+    def has_steps(self) -> bool:
+        """Whether companies or tags follow the contact's creation."""
+        return bool(self.companies or self.tags)
+
+
+def _flat(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A flat object of values Intercom can store as custom attributes."""
+    for name, item in (value or {}).items():
+        if not ATTRIBUTE_NAME_PATTERN.match(name):
+            raise ValueError(f"attribute name {name[:40]!r} must be 1-190 characters without '.' or '$'")
+        if isinstance(item, UnrepresentableNumber) or (
+            isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX
+        ):
+            raise ValueError(f"attribute {name[:40]!r} {UNREPRESENTABLE}")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"attribute {name[:40]!r} {UNREPRESENTABLE}")
+        if not (item is None or isinstance(item, (str, int, float, bool))):
+            raise ValueError(f"attribute {name[:40]!r} must be a string, number, boolean or null")
+        if isinstance(item, str) and len(item) > 255:
+            raise ValueError(f"attribute {name[:40]!r} is longer than 255 characters")
+    return value
 
 
 class Contact(BaseModel):

@@ -87,12 +87,12 @@ def to_message(
     if batch_item:
         attributes[BATCH_ID_ATTRIBUTE] = batch_item.batch_id
         attributes[BATCH_INDEX_ATTRIBUTE] = str(batch_item.index)
-    return OutgoingMessage(json.dumps(request.to_intercom(), separators=(",", ":")), attributes)
+    return OutgoingMessage(json.dumps(request.to_body(), separators=(",", ":")), attributes)
 
 
 def body_fingerprint(request: ContactRequest, on_conflict: OnConflict) -> str:
     """The same contact asked for twice hashes the same, however its JSON was spelled."""
-    canonical = json.dumps([request.to_intercom(), on_conflict.value], sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps([request.to_body(), on_conflict.value], sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
