@@ -48,7 +48,8 @@ def test_a_contact_gets_two_companies_and_three_tags(
     assert _listed(sandbox, contact_id, "tags") == sorted(tag_ids[n] for n in ("VIP", "Beta", "EU"))
     # And Intercom's create-contact body had neither field
     [create] = sandbox.requests_to("POST", "/contacts")[:1]
-    assert "companies" not in create.json and "tags" not in create.json
+    assert "companies" not in create.json
+    assert "tags" not in create.json
     # And the answer says what was done: Intercom's ids with your company_ids, and the tags
     assert answer.body["companies"] == [
         {"id": company_ids["acme-1"], "company_id": "acme-1"},
@@ -219,7 +220,8 @@ def test_a_worker_that_died_between_the_create_and_the_tagging_finishes_the_tagg
     monkeypatch.setattr(contact_steps.ContactSteps, "apply", original)
     failed, received = queues.run_worker()
     # Then the lead was not sent again, and it is tagged
-    assert received and failed == []
+    assert received
+    assert failed == []
     assert _creates(sandbox) == 1
     [contact_id] = sandbox.contacts
     assert _listed(sandbox, contact_id, "tags") == list(sandbox.tags)
