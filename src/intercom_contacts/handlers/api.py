@@ -417,7 +417,10 @@ def contact_error(error: ContactError) -> Response[dict[str, Any]]:
     )
     with single_metric(name="IntercomErrors", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="code", value=error.code)
-    logger.warning("contact not created", extra={"code": error.code, "intercom_request_id": error.request_id})
+    logger.warning(
+        "contact request failed",
+        extra={"code": error.code, "intercom_request_id": error.request_id, "contact_id": error.contact_id},
+    )
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
     body = ErrorResponse(
         code=error.code,
