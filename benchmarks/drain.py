@@ -117,7 +117,7 @@ def with_attributes(stack: Stack) -> dict[str, Any]:
     reads_before = stack.attribute_reads()
     runs = {}
     for label, fields in (("with", {"custom_attributes": {"plan": "pro", "seats": "12"}}), ("without", {})):
-        emails = [f"attr-{label}{n}@example.com" for n in range(BATCH)]
+        emails = [f"attr-{label}-{n}@example.com" for n in range(BATCH)]
         started = time.monotonic()
         stack.post_batch(emails, **fields)
         finished = stack.wait_drained(lambda *_: None)
@@ -125,7 +125,7 @@ def with_attributes(stack: Stack) -> dict[str, Any]:
             raise RuntimeError(f"{len(missing)} contacts were not created, e.g. {sorted(missing)[:3]}")
         runs[label] = BATCH / (finished - started)
     held = json.loads(stack.http.request("GET", f"{stack.sandbox}/contacts").data)["data"]
-    typed = [c["custom_attributes"].get("seats") for c in held if c["email"].startswith("attr-with")]
+    typed = [c["custom_attributes"].get("seats") for c in held if c["email"].startswith("attr-with-")]
     if typed != [12] * BATCH:
         raise RuntimeError(f"the sandbox holds seats as {sorted(set(map(repr, typed)))[:3]}, not 12")
     return {
