@@ -18,19 +18,21 @@ from tests.integration.conftest import LEAD, USER, WorkerQueues
 pytestmark = pytest.mark.slow  # seconds to minutes each: `make test-fast` skips them
 
 TIMEOUT_SECONDS = 5  # the function's timeout, as the template would set it
+# The API's: its Intercom work keeps a third for the AWS calls after it, so about 5.3 s for Intercom
+API_TIMEOUT_SECONDS = 8
 
 
 def test_the_api_answers_its_own_504_before_the_function_times_out(
     queues: WorkerQueues, sandbox: IntercomSandbox
 ) -> None:
-    # Given Intercom answers after 2.5 s, the first time with a 503
-    sandbox.set_latency(2.5)
+    # Given Intercom answers after 3 s, the first time with a 503
+    sandbox.set_latency(3)
     sandbox.fail_next(1, 503)
-    context = LocalContext("CreateContactFunction", TIMEOUT_SECONDS)
+    context = LocalContext("CreateContactFunction", API_TIMEOUT_SECONDS)
     event = api_gateway_event(
         "POST", "/contacts", body=json.dumps(USER), headers={"Content-Type": "application/json"}
     )
-    # When a user is posted to a function with a 5 s timeout
+    # When a user is posted to a function with an 8 s timeout (about 5.3 s of it for Intercom)
     answer = api.lambda_handler(event, context)
     # Then the second attempt is cut to the time left: the caller gets the service's own 504, in time
     assert context.get_remaining_time_in_millis() > 0
@@ -38,16 +40,16 @@ def test_the_api_answers_its_own_504_before_the_function_times_out(
 
 
 def test_no_attempt_starts_without_time_for_an_answer(queues: WorkerQueues, sandbox: IntercomSandbox) -> None:
-    # Given Intercom answers its first request with a 503 after 3.5 s
-    sandbox.set_latency(3.5)
+    # Given Intercom answers its first request with a 503 after 4.5 s
+    sandbox.set_latency(4.5)
     sandbox.fail_next(1, 503)
-    context = LocalContext("CreateContactFunction", TIMEOUT_SECONDS)
+    context = LocalContext("CreateContactFunction", API_TIMEOUT_SECONDS)
     event = api_gateway_event(
         "POST", "/contacts", body=json.dumps(LEAD), headers={"Content-Type": "application/json"}
     )
     # When a lead is posted
     answer = api.lambda_handler(event, context)
-    # Then with 1.5 s left, less the margin to answer, no second attempt is made
+    # Then with under 1 s left of the time for Intercom, no second attempt is made
     assert (answer["statusCode"], json.loads(answer["body"])["code"]) == (502, "INTERCOM_UNAVAILABLE")
     assert [r.json for r in sandbox.requests_to("POST", "/contacts")].count(LEAD) == 1
     assert context.get_remaining_time_in_millis() > 0

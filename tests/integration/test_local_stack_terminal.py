@@ -110,7 +110,7 @@ def test_a_function_error_is_one_short_line(tmp_path: Path) -> None:
             lambda: [line for line in _after_banner(stack) if "CreateContactFunction" in line],
         )
     assert len(shown) == 1
-    assert shown[0].startswith("warning CreateContactFunction  contact not created")
+    assert shown[0].startswith("warning CreateContactFunction  contact request failed")
     assert code in shown[0]
     assert not any(map(_is_json, _after_banner(stack)))
 
