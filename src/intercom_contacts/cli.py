@@ -18,10 +18,12 @@ from intercom_contacts.importer import target
 from intercom_contacts.importer.attributes import Workspace
 from intercom_contacts.importer.client import BatchApi
 from intercom_contacts.importer.mapping import (
+    DEFAULT_TAG_SEPARATOR,
     ColumnMapping,
     Kind,
     parse_attribute_option,
     parse_map_option,
+    parse_tag_options,
     read_mapping_file,
 )
 from intercom_contacts.importer.problems import ImportProblem
@@ -59,6 +61,8 @@ def _import(args: argparse.Namespace) -> int:
         default_role=args.role,
         fields=fields,
         workspace=workspace if args.dry_run else None,
+        tags=parse_tag_options(args.tag),
+        tag_separator=args.tag_separator,
     )
     options = ImportOptions(
         Path(args.file),
@@ -151,6 +155,20 @@ def _parser() -> argparse.ArgumentParser:
         "--ignore", action="append", default=[], metavar="COLUMN", help="leave this column out; repeatable"
     )
     mapping.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="tag every contact of the file NAME, besides its tags column; repeatable",
+    )
+    mapping.add_argument(
+        "--tag-separator",
+        type=_separator,
+        default=DEFAULT_TAG_SEPARATOR,
+        metavar="SEP",
+        help=f"what separates the names in a tags column (default {DEFAULT_TAG_SEPARATOR!r})",
+    )
+    mapping.add_argument(
         "--on-conflict",
         choices=[choice.value for choice in OnConflict],
         default=OnConflict.RETURN.value,
@@ -189,6 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--api-key", metavar="KEY", help="the API key (x-api-key)")
     return parser
+
+
+def _separator(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("give the text that separates tag names, e.g. '|'")
+    return text
 
 
 def _positive(text: str) -> float:
