@@ -122,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="COLUMN=FIELD",
-        help="send COLUMN as FIELD: a contact field, custom_attributes.NAME, or ignore; repeatable",
+        help="send COLUMN as FIELD: a contact field, custom_attributes.NAME, company_id, company_name, "
+        "company.FIELD, company.custom_attributes.NAME, tags, or ignore; repeatable",
     )
     mapping.add_argument(
         "--mapping", metavar="FILE", help="a JSON object of COLUMN: FIELD, as --map takes them (--map wins)"
@@ -142,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME:TYPE",
         help=f"send column NAME as a custom attribute of TYPE ({', '.join(Kind)}), converted here; "
         "without it a custom_attributes.NAME column is sent as text and the service converts it to the "
-        "workspace's type (a dry run checks it against the workspace); repeatable",
+        "workspace's type (a dry run checks it against the workspace); a company.custom_attributes.NAME "
+        "column is sent as the file has it without it; repeatable",
     )
     mapping.add_argument(
         "--create-attributes",
