@@ -5,6 +5,10 @@ drained by the worker into the Intercom sandbox.
 - 1,000 contacts with custom attributes sent as text (converted to the workspace's types): how many
   times the containers read the workspace's attribute list (the goal: at most one per container) and
   the drain rate against the same contacts without attributes.
+- 1,000 contacts of one company with one tag, then 1,000 without, at a rate limit of 50 calls a
+  second (Intercom's limit scaled down so that both runs are held by it): each run's contacts per
+  second, and the calls by route (the goal: 1,000 creates, attaches and taggings, and a handful of
+  company and tag look-ups).
 - Then 100, 1,000 and 10,000 contacts queued in turn: the accept time of each batch of (up to) 1,000,
   with the queue's depth when it was posted, and the drain rate (contacts created per second) while
   the queue held that many. Both should stay flat as the queue deepens.
@@ -61,6 +65,14 @@ class Stack:
         data = json.loads(self.http.request("GET", f"{self.sandbox}/contacts").data)["data"]
         return {contact["email"] for contact in data}
 
+    def route_counts(self) -> dict[str, int]:
+        """Requests the sandbox has had, by route (`POST /contacts/{id}/tags`)."""
+        listed = json.loads(self.http.request("GET", f"{self.sandbox}/_sandbox/requests").data)
+        counts: dict[str, int] = {}
+        for request in listed:
+            counts[request["route"]] = counts.get(request["route"], 0) + 1
+        return counts
+
     def attribute_reads(self) -> int:
         listed = json.loads(self.http.request("GET", f"{self.sandbox}/_sandbox/requests").data)
         return sum(r["method"] == "GET" and r["path"] == "/data_attributes" for r in listed)
@@ -105,7 +117,7 @@ def with_attributes(stack: Stack) -> dict[str, Any]:
     reads_before = stack.attribute_reads()
     runs = {}
     for label, fields in (("with", {"custom_attributes": {"plan": "pro", "seats": "12"}}), ("without", {})):
-        emails = [f"attr-{label}{n}@example.com" for n in range(BATCH)]
+        emails = [f"attr-{label}-{n}@example.com" for n in range(BATCH)]
         started = time.monotonic()
         stack.post_batch(emails, **fields)
         finished = stack.wait_drained(lambda *_: None)
@@ -113,7 +125,7 @@ def with_attributes(stack: Stack) -> dict[str, Any]:
             raise RuntimeError(f"{len(missing)} contacts were not created, e.g. {sorted(missing)[:3]}")
         runs[label] = BATCH / (finished - started)
     held = json.loads(stack.http.request("GET", f"{stack.sandbox}/contacts").data)["data"]
-    typed = [c["custom_attributes"].get("seats") for c in held if c["email"].startswith("attr-with")]
+    typed = [c["custom_attributes"].get("seats") for c in held if c["email"].startswith("attr-with-")]
     if typed != [12] * BATCH:
         raise RuntimeError(f"the sandbox holds seats as {sorted(set(map(repr, typed)))[:3]}, not 12")
     return {
@@ -121,6 +133,40 @@ def with_attributes(stack: Stack) -> dict[str, Any]:
         "per_s_with": runs["with"],
         "per_s_without": runs["without"],
     }
+
+
+STEPS_LIMIT = 500  # calls per 10 s window for the companies-and-tags runs
+STEP_ROUTES = (
+    "POST /contacts",
+    "POST /companies",
+    "POST /contacts/{id}/companies",
+    "POST /tags",
+    "POST /contacts/{id}/tags",
+)
+
+
+def with_steps(stack: Stack) -> dict[str, Any]:
+    """A batch of 1,000 of one company and one tag, then 1,000 without, both held by the sandbox's rate
+    limit: each one's contacts per second, and the calls the first spent by route."""
+    limit = {"limit": STEPS_LIMIT, "window_seconds": 10}
+    stack.http.request("POST", f"{stack.sandbox}/_sandbox/rate-limit", body=json.dumps(limit))
+    runs, calls = {}, {}
+    company = {"company_id": "bench-co", "name": "Bench Co", "plan": "Pro"}
+    try:
+        for label, fields in (("with", {"companies": [company], "tags": ["Bench"]}), ("without", {})):
+            before = stack.route_counts()
+            emails = [f"steps-{label}{n}@example.com" for n in range(BATCH)]
+            started = time.monotonic()
+            stack.post_batch(emails, **fields)
+            finished = stack.wait_drained(lambda *_: None)
+            if missing := set(emails) - stack.created():
+                raise RuntimeError(f"{len(missing)} contacts were not created, e.g. {sorted(missing)[:3]}")
+            runs[label] = BATCH / (finished - started)
+            after = stack.route_counts()
+            calls[label] = {route: after.get(route, 0) - before.get(route, 0) for route in STEP_ROUTES}
+    finally:
+        stack.http.request("POST", f"{stack.sandbox}/_sandbox/rate-limit", body=json.dumps({"limit": None}))
+    return {"per_s_with": runs["with"], "per_s_without": runs["without"], "calls_with": calls["with"]}
 
 
 def at_depth(stack: Stack, depth: int) -> dict[str, Any]:
@@ -173,6 +219,7 @@ def measure(*, quick: bool = False) -> dict[str, Any]:
             "processes": {"api": state["api_processes"], "worker": state["worker_processes"]},
             "two_batches": two_batches(stack),
             "attributes": with_attributes(stack),
+            "steps": with_steps(stack),
         }
         results["depths"] = [at_depth(stack, depth) for depth in (DEPTHS[:2] if quick else DEPTHS)]
         return results
@@ -195,6 +242,14 @@ def report(results: dict[str, Any]) -> str:
             f"containers   target <= 1 per container: {'met' if reads <= containers else 'NOT met'}; "
             f"{attributes['per_s_with']:.0f}/s vs {attributes['per_s_without']:.0f}/s without "
             f"(x{attributes['per_s_with'] / attributes['per_s_without']:.2f})"
+        )
+    if steps := results.get("steps"):
+        calls = steps["calls_with"]
+        lines.append(
+            f"   1,000 contacts of one company with one tag, at {STEPS_LIMIT} calls per 10 s: "
+            f"{steps['per_s_with']:.1f}/s vs {steps['per_s_without']:.1f}/s without "
+            f"(x{steps['per_s_with'] / steps['per_s_without']:.2f}); calls: "
+            + ", ".join(f"{route} {count:,}" for route, count in calls.items())
         )
     for run in results["depths"]:
         accepts = ", ".join(f"{a['seconds']:.2f} s at {a['queued_before']:,}" for a in run["accepts"])

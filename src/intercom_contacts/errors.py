@@ -11,6 +11,7 @@ class ContactError(Exception):
     code = "INTERNAL_ERROR"
     retryable = False
     retry_after: int | None = None  # seconds before trying again can help, when that is known
+    contact_id: str | None = None  # the contact that exists although this error stopped the work
 
     def __init__(
         self, message: str, *, request_id: str | None = None, intercom_code: str | None = None

@@ -76,6 +76,7 @@ class Finish:
     code: str | None = None
     reason: str | None = None
     attempt: bool = True  # the worker tried it once more (SQS refusing it at intake is no attempt)
+    steps: str | None = None  # the companies and tags done, as JSON (logic/contact_steps.py)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Item:
     contact_id: str | None = None
     code: str | None = None
     reason: str | None = None
+    steps: str | None = None
     role: str | None = None
     external_id: str | None = None
     message: OutgoingMessage | None = field(default=None, compare=False)
@@ -305,12 +307,13 @@ class RunLog:
             ("reason", finish.reason),
         ):
             values[f":{name}"] = _s(value[:1000] if value else "")  # "": none (no REMOVE: cheaper to apply)
+        values[":steps"] = _s(finish.steps or "")  # at most 10 companies and 20 tags: a few KB
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key=_key(finish.batch_id, item_key(finish.index)),
                 UpdateExpression="SET #status = :status, contact_id = :contact_id, #code = :code, "
-                "reason = :reason ADD attempts :attempt",
+                "reason = :reason, steps = :steps ADD attempts :attempt",
                 ConditionExpression="#status IN (:pending, :failed)",
                 ExpressionAttributeNames={"#status": "status", "#code": "code"},
                 ExpressionAttributeValues=values,
@@ -563,6 +566,7 @@ def _item(record: dict[str, Any]) -> Item:
         contact_id=text("contact_id"),
         code=text("code"),
         reason=text("reason"),
+        steps=text("steps"),
         role=text("role"),
         external_id=text("external_id"),
         message=OutgoingMessage(body, attributes) if body is not None else None,

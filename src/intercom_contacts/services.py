@@ -20,10 +20,13 @@ from botocore.config import Config
 from intercom_contacts.config import RECORD_TTL_SECONDS, ConfigurationError, Settings, get_settings
 from intercom_contacts.events import EventPublisher
 from intercom_contacts.intercom.client import IntercomClient
+from intercom_contacts.intercom.companies import CompaniesApi
 from intercom_contacts.intercom.data_attributes import DataAttributesApi
 from intercom_contacts.intercom.rate_limit import Gate, PacedGate, RateLimitGate
+from intercom_contacts.intercom.tags import TagsApi
 from intercom_contacts.intercom.token import SecretToken
 from intercom_contacts.logic.batches import Batches
+from intercom_contacts.logic.contact_steps import ContactSteps
 from intercom_contacts.logic.custom_attributes import WorkspaceAttributes
 from intercom_contacts.logic.idempotency import ContactCreator, IdempotentBatches
 from intercom_contacts.logic.outcomes import Outcomes
@@ -105,9 +108,10 @@ def dynamodb_client() -> DynamoDBClient:
 def contact_creator() -> ContactCreator:
     settings = get_settings()
     table, window = settings.idempotency_table_name, settings.lead_lookup_window_seconds
+    steps = ContactSteps(CompaniesApi(intercom_client()), TagsApi(intercom_client()))
     if not table:
         return ContactCreator(
-            intercom_client(), None, None, ttl_seconds=RECORD_TTL_SECONDS, lookup_window=window
+            intercom_client(), None, None, ttl_seconds=RECORD_TTL_SECONDS, lookup_window=window, steps=steps
         )
     return ContactCreator(
         intercom_client(),
@@ -117,6 +121,7 @@ def contact_creator() -> ContactCreator:
         ),
         ttl_seconds=RECORD_TTL_SECONDS,
         lookup_window=window,
+        steps=steps,
     )
 
 
@@ -159,14 +164,15 @@ def deadline_for(context: LambdaContext, *, reserve: float = DEADLINE_MARGIN_SEC
 def settle_call_seconds(context: LambdaContext) -> float:
     """One AWS call's worst case as the worker's settling counts it: AWS_CALL_SECONDS, or, in an
     invocation too short to keep SETTLE_RESERVE_SECONDS, its part of the third it kept for two calls
-    (intercom_deadline_for_worker): a short invocation settles too, instead of never."""
+    (intercom_deadline): a short invocation settles too, instead of never."""
     return min(AWS_CALL_SECONDS, context.get_remaining_time_in_millis() / 1000 / 3 / 2)
 
 
-def intercom_deadline_for_worker(context: LambdaContext) -> float:
-    """The worker's Intercom work keeps SETTLE_RESERVE_SECONDS for what follows (all of it with the
-    template's 60 s timeout), yet never more than a third of what is left: a shorter invocation still
-    tries Intercom, and settling's own checks then decide what fits."""
+def intercom_deadline(context: LambdaContext) -> float:
+    """The Intercom work keeps SETTLE_RESERVE_SECONDS for the AWS calls that follow it (the worker's
+    settling: all of it with the template's 60 s timeout), yet never more than a third of what is left:
+    a shorter invocation still tries Intercom. The API (29 s) keeps about 9.7 s, one AWS call's worst
+    case, for Powertools' save and the outcome's event after its Intercom calls."""
     remaining = context.get_remaining_time_in_millis() / 1000
     reserve = max(DEADLINE_MARGIN_SECONDS, min(SETTLE_RESERVE_SECONDS, remaining / 3))
     return deadline_for(context, reserve=reserve)

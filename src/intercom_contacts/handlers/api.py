@@ -75,6 +75,7 @@ from intercom_contacts.services import (
     build_at_init,
     contact_creator,
     deadline_for,
+    intercom_deadline,
     outcomes,
     workspace_attributes,
 )
@@ -182,19 +183,19 @@ def post_contact(
 ) -> Response[dict[str, Any]]:
     creator, announcer = contact_creator(), outcomes()  # both before Intercom: a misconfiguration stops here
     creator.register(app.lambda_context)
-    contact = workspace_attributes().checked(
-        contact, create=create_attributes, deadline=deadline_for(app.lambda_context)
-    )
-    subject = Subject(role=contact.role, external_id=contact.external_id, idempotency_key=idempotency_key)
+    deadline = intercom_deadline(app.lambda_context)  # keeps the time Powertools' save and the event need
+    contact = workspace_attributes().checked(contact, create=create_attributes, deadline=deadline)
+    subject = Subject.of(contact, idempotency_key)
     try:
-        result = creator.create(
-            contact, on_conflict, idempotency_key=idempotency_key, deadline=deadline_for(app.lambda_context)
-        )
+        result = creator.create(contact, on_conflict, idempotency_key=idempotency_key, deadline=deadline)
     except (RequestInProgress, IdempotencyKeyReused):
         raise  # not an outcome of the contact: the first request's outcome is announced by it
     except ContactError as error:
         failure = error
-        _announce(lambda: announcer.failed(subject, failure.code, failure.message), keyed=False)
+        _announce(
+            lambda: announcer.failed(subject, failure.code, failure.message, contact_id=failure.contact_id),
+            keyed=False,
+        )
         raise
     _announce(
         lambda: announcer.finished(subject, result.outcome.value, result.contact),
@@ -416,14 +417,17 @@ def contact_error(error: ContactError) -> Response[dict[str, Any]]:
     )
     with single_metric(name="IntercomErrors", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="code", value=error.code)
-    logger.warning("contact not created", extra={"code": error.code, "intercom_request_id": error.request_id})
+    logger.warning(
+        "contact request failed",
+        extra={"code": error.code, "intercom_request_id": error.request_id, "contact_id": error.contact_id},
+    )
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
     body = ErrorResponse(
         code=error.code,
         message=error.message,
         request_id=error.request_id,
         intercom_code=error.intercom_code,
-        contact_id=error.existing_id if isinstance(error, ContactConflict) else None,
+        contact_id=error.existing_id if isinstance(error, ContactConflict) else error.contact_id,
     )
     return _error_response(status, body, headers)
 

@@ -20,7 +20,7 @@ from intercom_contacts.services import (
     build_at_init,
     contact_creator,
     deadline_for,
-    intercom_deadline_for_worker,
+    intercom_deadline,
     outcomes,
     settle_call_seconds,
     sqs_client,
@@ -82,7 +82,7 @@ processor = ConcurrentBatchProcessor(event_type=EventType.SQS, raise_on_entire_b
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> Done:
     logger.thread_safe_append_keys(correlation_id=record.message_id)
-    return record_processor().process(record, deadline=intercom_deadline_for_worker(lambda_context))
+    return record_processor().process(record, deadline=intercom_deadline(lambda_context))
 
 
 @logger.inject_lambda_context

@@ -10,6 +10,7 @@ even when no answer was stored for the first (a 503).
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -268,4 +269,5 @@ def _view(item: Item) -> RunLogItem:
         code=item.code,
         message=item.reason,
         attempts=item.attempts,
+        **(json.loads(item.steps) if item.steps else {}),
     )

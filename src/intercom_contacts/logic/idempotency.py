@@ -39,6 +39,7 @@ from intercom_contacts.errors import (
 )
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.logic.batches import Batches
+from intercom_contacts.logic.contact_steps import ContactSteps
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
 from intercom_contacts.logic.custom_attributes import Screen
 from intercom_contacts.models.batch import BatchResponse, batch_fingerprint
@@ -56,8 +57,10 @@ class ContactCreator:
         *,
         ttl_seconds: int,
         lookup_window: float,
+        steps: ContactSteps | None = None,
     ) -> None:
         self._client = client
+        self._steps = steps
         self._journal = journal
         self._lookup_window = lookup_window
         self.config = IdempotencyConfig(
@@ -79,6 +82,24 @@ class ContactCreator:
         self.config.register_lambda_context(context)
 
     def create(
+        self,
+        request: ContactRequest,
+        on_conflict: OnConflict,
+        *,
+        idempotency_key: str | None,
+        deadline: float,
+    ) -> ContactResult:
+        """The contact, created once, with its companies attached and its tags applied. The stored
+        result is the contact alone: a retry after a failed step replays it and repeats the steps."""
+        result = self._create(request, on_conflict, idempotency_key=idempotency_key, deadline=deadline)
+        if not request.has_steps:
+            return result
+        if self._steps is None:
+            raise ConfigurationError("companies and tags need the Intercom companies and tags APIs")
+        done = self._steps.apply(request, str(result.contact["id"]), deadline=deadline)
+        return ContactResult({**result.contact, **done}, result.outcome, replayed=result.replayed)
+
+    def _create(
         self,
         request: ContactRequest,
         on_conflict: OnConflict,

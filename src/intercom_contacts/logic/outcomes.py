@@ -13,15 +13,18 @@ header write per status and one read of the items back (run_log.py), one PutEven
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from intercom_contacts.events import EventPublisher
 from intercom_contacts.models.batch import ITEM_STATUSES, BatchCounts
+from intercom_contacts.models.contact import ContactRequest
 from intercom_contacts.models.messages import BatchItem
 from intercom_contacts.run_log import Finish, Header, RunLog
 
+STEP_FIELDS = ("companies", "tags")  # what logic/contact_steps.py adds to a contact's answer
 MESSAGE_CHARACTERS = 1000  # a failure's message, as the run log and the DLQ keep it
 
 
@@ -33,12 +36,29 @@ class Subject:
     external_id: str | None = None
     idempotency_key: str | None = None  # the caller's own, never a hash the service made up
     batch_item: BatchItem | None = None
+    companies: tuple[str, ...] = ()  # the company_ids it asked to be attached to
+    tags: tuple[str, ...] = ()  # the tag names it asked for
+
+    @classmethod
+    def of(
+        cls, request: ContactRequest, idempotency_key: str | None, batch_item: BatchItem | None = None
+    ) -> Subject:
+        return cls(
+            role=request.role,
+            external_id=request.external_id,
+            idempotency_key=idempotency_key,
+            batch_item=batch_item,
+            companies=tuple(company.company_id for company in request.companies or ()),
+            tags=tuple(request.tags or ()),
+        )
 
     def detail(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "role": self.role,
             "external_id": self.external_id,
             "idempotency_key": self.idempotency_key,
+            "companies": list(self.companies) or None,
+            "tags": list(self.tags) or None,
         }
         if self.batch_item:
             fields.update(batch_id=self.batch_item.batch_id, index=self.batch_item.index)
@@ -48,7 +68,7 @@ class Subject:
 @dataclass(frozen=True)
 class Settled:
     """A final outcome: `status` is created, existing or updated (with the contact), or failed (with
-    the reason)."""
+    the reason, and the contact when it exists: a company or a tag failed after it)."""
 
     subject: Subject
     status: str
@@ -61,12 +81,24 @@ class Settled:
         found = (self.contact or {}).get("id")
         return found if isinstance(found, str) else None
 
+    @property
+    def steps(self) -> str | None:
+        """The companies and tags done (logic/contact_steps.py, which puts its lists in the contact's
+        answer in place of Intercom's), as the run log keeps them; None when none were asked for."""
+        if self.status == "failed" or self.contact is None:
+            return None
+        done = {name: self.contact[name] for name in STEP_FIELDS if getattr(self.subject, name)}
+        return json.dumps(done, separators=(",", ":")) if done else None
+
     def event(self) -> tuple[str, dict[str, Any]]:
         if self.status == "failed":
             # Cut as the run log and the DLQ cut it: a message may name every field of a huge body, and
             # ten events must fit in one PutEvents call (256 KiB)
             message = self.message[:MESSAGE_CHARACTERS] if self.message else self.message
-            return "Contact Failed", {**self.subject.detail(), "code": self.code, "message": message}
+            failed = {**self.subject.detail(), "code": self.code, "message": message}
+            if self.contact_id:
+                failed["contact_id"] = self.contact_id
+            return "Contact Failed", failed
         detail = {**self.subject.detail(), "contact_id": self.contact_id, "outcome": self.status}
         return f"Contact {self.status.capitalize()}", detail
 
@@ -86,6 +118,7 @@ class Outcomes:
                 contact_id=item.contact_id,
                 code=item.code,
                 reason=item.message,
+                steps=item.steps,
             )
             for item in outcomes
             if item.subject.batch_item is not None
@@ -101,9 +134,11 @@ class Outcomes:
         """A contact was created, updated or found existing."""
         self.settle([Settled(subject, outcome, contact=contact)])
 
-    def failed(self, subject: Subject, code: str, message: str) -> None:
-        """A contact will not be created without help: it goes to the DLQ (worker) or the caller (API)."""
-        self.settle([Settled(subject, "failed", code=code, message=message)])
+    def failed(self, subject: Subject, code: str, message: str, *, contact_id: str | None = None) -> None:
+        """A contact will not be created without help, or a company or tag not done for the contact
+        `contact_id`: it goes to the DLQ (worker) or the caller (API)."""
+        contact = {"id": contact_id} if contact_id else None
+        self.settle([Settled(subject, "failed", contact=contact, code=code, message=message)])
 
     def retrying(self, subject: Subject, code: str, message: str) -> None:
         """An attempt failed and the contact will be tried again: its batch item says why, meanwhile."""

@@ -84,9 +84,10 @@ class RecordProcessor:
             )
         except ContactError as error:
             if not error.retryable or attempt >= self.max_receive_count:
-                return Done(
-                    record, Settled(subject, "failed", code=error.code, message=error.message), attempt
-                )
+                # A company or a tag that failed after the contact was made: the failure names it
+                contact = {"id": error.contact_id} if error.contact_id else None
+                failed = Settled(subject, "failed", contact=contact, code=error.code, message=error.message)
+                return Done(record, failed, attempt)
             self._retry_later(record, error, attempt)
             self.outcomes.retrying(subject, error.code, error.message)
             raise
@@ -206,9 +207,4 @@ class RecordProcessor:
 
 
 def _subject(message: ContactMessage) -> Subject:
-    return Subject(
-        role=message.request.role,
-        external_id=message.request.external_id,
-        idempotency_key=message.caller_key,
-        batch_item=message.batch_item,
-    )
+    return Subject.of(message.request, message.caller_key, message.batch_item)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from intercom_contacts.models import strict_json
-from intercom_contacts.models.contact import FieldError
+from intercom_contacts.models.contact import CompanyDone, FieldError, TagDone
 
 MAX_BATCH_ITEMS = 1000
 MAX_ITEM_FIELDS = 10  # fields named per rejected item: 1,000 items' answer stays small enough to store
@@ -84,6 +84,10 @@ class RunLogItem(BaseModel):
         "failed: final, in the dead-letter queue with `code` as its ErrorCode; rejected: invalid at intake"
     )
     contact_id: str | None = Field(default=None, description="The Intercom contact's id")
+    companies: list[CompanyDone] | None = Field(
+        default=None, description="The companies attached to the contact, when it asked for some"
+    )
+    tags: list[TagDone] | None = Field(default=None, description="The tags applied, when it asked for some")
     code: str | None = None
     message: str | None = None
     attempts: int = Field(description="How many times the worker has tried it")

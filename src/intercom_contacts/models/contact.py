@@ -196,6 +196,16 @@ def _flat(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+class CompanyDone(BaseModel):
+    id: str = Field(description="Intercom's id of the company")
+    company_id: str = Field(description="Your id of the company")
+
+
+class TagDone(BaseModel):
+    id: str = Field(description="Intercom's id of the tag")
+    name: str = Field(description="The tag's name as Intercom holds it")
+
+
 class Contact(BaseModel):
     """An Intercom contact as Intercom returned it (the main fields; every other field passes through)."""
 
@@ -211,6 +221,16 @@ class Contact(BaseModel):
     created_at: int | None = None
     updated_at: int | None = None
     custom_attributes: dict[str, Any] | None = None
+    companies: list[CompanyDone] | dict[str, Any] | None = Field(
+        default=None,
+        description="When the request named companies: each one attached, Intercom's `id` and your "
+        "`company_id`; otherwise Intercom's own list object",
+    )
+    tags: list[TagDone] | dict[str, Any] | None = Field(
+        default=None,
+        description="When the request named tags: each one applied, its `id` and `name`; otherwise "
+        "Intercom's own list object",
+    )
 
 
 class FieldError(BaseModel):
