@@ -18,10 +18,12 @@ from intercom_contacts.importer import target
 from intercom_contacts.importer.attributes import Workspace
 from intercom_contacts.importer.client import BatchApi
 from intercom_contacts.importer.mapping import (
+    DEFAULT_TAG_SEPARATOR,
     ColumnMapping,
     Kind,
     parse_attribute_option,
     parse_map_option,
+    parse_tag_options,
     read_mapping_file,
 )
 from intercom_contacts.importer.problems import ImportProblem
@@ -59,6 +61,8 @@ def _import(args: argparse.Namespace) -> int:
         default_role=args.role,
         fields=fields,
         workspace=workspace if args.dry_run else None,
+        tags=parse_tag_options(args.tag),
+        tag_separator=args.tag_separator,
     )
     options = ImportOptions(
         Path(args.file),
@@ -118,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="COLUMN=FIELD",
-        help="send COLUMN as FIELD: a contact field, custom_attributes.NAME, or ignore; repeatable",
+        help="send COLUMN as FIELD: a contact field, custom_attributes.NAME, company_id, company_name, "
+        "company.FIELD, company.custom_attributes.NAME, tags, or ignore; repeatable",
     )
     mapping.add_argument(
         "--mapping", metavar="FILE", help="a JSON object of COLUMN: FIELD, as --map takes them (--map wins)"
@@ -138,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME:TYPE",
         help=f"send column NAME as a custom attribute of TYPE ({', '.join(Kind)}), converted here; "
         "without it a custom_attributes.NAME column is sent as text and the service converts it to the "
-        "workspace's type (a dry run checks it against the workspace); repeatable",
+        "workspace's type (a dry run checks it against the workspace); a company.custom_attributes.NAME "
+        "column is sent as the file has it without it; repeatable",
     )
     mapping.add_argument(
         "--create-attributes",
@@ -149,6 +155,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     mapping.add_argument(
         "--ignore", action="append", default=[], metavar="COLUMN", help="leave this column out; repeatable"
+    )
+    mapping.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="tag every contact of the file NAME, besides its tags column; repeatable",
+    )
+    mapping.add_argument(
+        "--tag-separator",
+        type=_separator,
+        default=DEFAULT_TAG_SEPARATOR,
+        metavar="SEP",
+        help=f"what separates the names in a tags column (default {DEFAULT_TAG_SEPARATOR!r})",
     )
     mapping.add_argument(
         "--on-conflict",
@@ -189,6 +209,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--api-key", metavar="KEY", help="the API key (x-api-key)")
     return parser
+
+
+def _separator(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("give the text that separates tag names, e.g. '|'")
+    return text
 
 
 def _positive(text: str) -> float:

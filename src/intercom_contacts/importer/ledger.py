@@ -24,6 +24,8 @@ RESULT_COLUMNS = (
     "row",
     "email",
     "external_id",
+    "company_id",
+    "tags",
     "status",
     "contact_id",
     "code",
@@ -32,6 +34,8 @@ RESULT_COLUMNS = (
     "batch_index",
     "row_key",
 )
+# What the next run reads of a results file: one written before company_id and tags were columns too.
+EARLIER_COLUMNS = ("row_key", "status", "contact_id", "code", "message", "batch_id", "batch_index")
 NOT_SENT = "not_sent"  # valid, and never reached the service (the import stopped first)
 PENDING = "pending"  # queued, and not finished when the import stopped
 DUPLICATE = "duplicate"  # the same contact as an earlier row, which alone is sent; its contact_id is shown
@@ -91,7 +95,8 @@ class Ledger:
             PRAGMA synchronous = OFF;
             CREATE TABLE rows (
                 row INTEGER PRIMARY KEY, seq INTEGER UNIQUE, email TEXT, external_id TEXT,
-                body BLOB, status TEXT NOT NULL, contact_id TEXT, code TEXT, message TEXT,
+                company_id TEXT, tags TEXT, body BLOB, status TEXT NOT NULL, contact_id TEXT, code TEXT,
+                message TEXT,
                 first_row INTEGER, batch_id TEXT, batch_index INTEGER, row_key TEXT
             );
             CREATE INDEX rows_by_item ON rows (batch_id, batch_index);
@@ -113,11 +118,11 @@ class Ledger:
         self._db.close()
 
     def read_earlier_results(self, path: Path) -> None:
-        """The last run's results file, if it has this version's columns; other files are ignored."""
+        """The last run's results file, if it has the columns read; other files are ignored."""
         try:
             with path.open(newline="", encoding="utf-8") as results:
                 reader = csv.DictReader(results)
-                if not set(RESULT_COLUMNS) <= set(reader.fieldnames or ()):
+                if not set(EARLIER_COLUMNS) <= set(reader.fieldnames or ()):
                     return
                 self._db.executemany(
                     "INSERT OR IGNORE INTO earlier VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -160,26 +165,44 @@ class Ledger:
         return None
 
     def add_valid(
-        self, row: int, email: str | None, external_id: str | None, body: bytes, row_key: str
+        self,
+        row: int,
+        email: str | None,
+        external_id: str | None,
+        body: bytes,
+        row_key: str,
+        *,
+        company_id: str | None = None,
+        tags: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT INTO rows (row, seq, email, external_id, body, status, row_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (row, self.valid, email, external_id, body, NOT_SENT, row_key),
+            "INSERT INTO rows (row, seq, email, external_id, company_id, tags, body, status, row_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row, self.valid, email, external_id, company_id, tags, body, NOT_SENT, row_key),
         )
         self.valid += 1
 
     def add_earlier(
-        self, row: int, email: str | None, external_id: str | None, row_key: str, earlier: EarlierOutcome
+        self,
+        row: int,
+        email: str | None,
+        external_id: str | None,
+        row_key: str,
+        earlier: EarlierOutcome,
+        *,
+        company_id: str | None = None,
+        tags: str | None = None,
     ) -> None:
         """A row an earlier run sent: done, or followed in its batch; either way not sent again."""
         self._db.execute(
-            "INSERT INTO rows (row, email, external_id, status, contact_id, code, message, batch_id, "
-            "batch_index, row_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rows (row, email, external_id, company_id, tags, status, contact_id, code, message, "
+            "batch_id, batch_index, row_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row,
                 email,
                 external_id,
+                company_id,
+                tags,
                 earlier.status,
                 earlier.contact_id,
                 earlier.code,
@@ -191,20 +214,37 @@ class Ledger:
         )
 
     def add_rejected(
-        self, row: int, email: str | None, external_id: str | None, code: str, message: str
+        self,
+        row: int,
+        email: str | None,
+        external_id: str | None,
+        code: str,
+        message: str,
+        *,
+        company_id: str | None = None,
+        tags: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT INTO rows (row, email, external_id, status, code, message) VALUES (?, ?, ?, ?, ?, ?)",
-            (row, email, external_id, "rejected", code, message),
+            "INSERT INTO rows (row, email, external_id, company_id, tags, status, code, message) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row, email, external_id, company_id, tags, "rejected", code, message),
         )
 
     def add_duplicate(
-        self, row: int, email: str | None, external_id: str | None, first_row: int, message: str
+        self,
+        row: int,
+        email: str | None,
+        external_id: str | None,
+        first_row: int,
+        message: str,
+        *,
+        company_id: str | None = None,
+        tags: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT INTO rows (row, email, external_id, status, message, first_row) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (row, email, external_id, DUPLICATE, message, first_row),
+            "INSERT INTO rows (row, email, external_id, company_id, tags, status, message, first_row) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row, email, external_id, company_id, tags, DUPLICATE, message, first_row),
         )
 
     def followed_batches(self) -> dict[str, BatchCounts]:
@@ -294,7 +334,8 @@ class Ledger:
                 map(
                     _as_text,
                     self._db.execute(
-                        "SELECT this.row, this.email, this.external_id, this.status, "
+                        "SELECT this.row, this.email, this.external_id, this.company_id, this.tags, "
+                        "this.status, "
                         "coalesce(this.contact_id, first.contact_id), this.code, this.message, "
                         "this.batch_id, this.batch_index, this.row_key "
                         "FROM rows AS this LEFT JOIN rows AS first ON first.row = this.first_row "

@@ -223,12 +223,24 @@ class FileImport:
     def _keep(self, checked: rows.CheckedRow) -> None:
         if checked.body is None:
             self.ledger.add_rejected(
-                checked.row, checked.email, checked.external_id, str(checked.code), str(checked.message)
+                checked.row,
+                checked.email,
+                checked.external_id,
+                str(checked.code),
+                str(checked.message),
+                company_id=checked.company_id,
+                tags=checked.tags,
             )
             self.tally.rejected += 1
         elif (first := self.ledger.claim(checked.identities, checked.row)) is not None:
             self.ledger.add_duplicate(
-                checked.row, checked.email, checked.external_id, first, rows.duplicate_message(first)
+                checked.row,
+                checked.email,
+                checked.external_id,
+                first,
+                rows.duplicate_message(first),
+                company_id=checked.company_id,
+                tags=checked.tags,
             )
             self.tally.duplicate += 1
         else:
@@ -238,13 +250,29 @@ class FileImport:
             # workspace (a custom attribute created since), not only on the row
             resend = self.options.retry_failed and earlier is not None and earlier.status == "rejected"
             if earlier is not None and earlier.kept and not resend:
-                self.ledger.add_earlier(checked.row, checked.email, checked.external_id, key, earlier)
+                self.ledger.add_earlier(
+                    checked.row,
+                    checked.email,
+                    checked.external_id,
+                    key,
+                    earlier,
+                    company_id=checked.company_id,
+                    tags=checked.tags,
+                )
                 self.carried += 1
                 self.tally.queued += earlier.status != "rejected"
                 if earlier.status in COUNTED:
                     setattr(self.tally, earlier.status, getattr(self.tally, earlier.status) + 1)
             else:
-                self.ledger.add_valid(checked.row, checked.email, checked.external_id, checked.body, key)
+                self.ledger.add_valid(
+                    checked.row,
+                    checked.email,
+                    checked.external_id,
+                    checked.body,
+                    key,
+                    company_id=checked.company_id,
+                    tags=checked.tags,
+                )
 
     def _submit(self, api: BatchApi, chunk: chunks.Chunk) -> FollowedBatch:
         keys, bodies = zip(*self.ledger.chunk_rows(chunk), strict=True)
