@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from intercom_contacts.handlers import api, worker
+from intercom_contacts.importer import client
 from local.aws import LocalAws
 from local.events import api_gateway_event, sqs_event
+from local.functions import LocalFunction, load_function
+from local.gateway import Gateway, serve, template_routes
+from local.poller import Poller
+from local.runtime import in_process
 from tests.conftest import Configure, FakeLambdaContext
+from tests.integration.fake_batch_api import API_KEY, FakeBatchApi
 
 USER = {"role": "user", "email": "jane@example.com", "name": "Jane Doe", "external_id": "u-1001"}
 LEAD = {"role": "lead", "email": "lead@example.com", "name": "Lee Lead"}
@@ -153,3 +160,42 @@ def bus_events(service_env: LocalAws) -> BusEvents:
         Rule="all-outcomes", EventBusName=service_env.event_bus, Targets=[{"Id": "seen", "Arn": queue_arn}]
     )
     return BusEvents(service_env, queue_url)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The importer's retry policy, without the backoff's waits."""
+    monkeypatch.setattr(client, "RETRY", client.RETRY.new(total=5, backoff_factor=0))
+
+
+@pytest.fixture(name="api")
+def fake_batch_api() -> Iterator[FakeBatchApi]:
+    """The batch API's stand-in, for the importer."""
+    with FakeBatchApi() as server:
+        yield server
+
+
+@pytest.fixture
+def api_url(service_env: LocalAws, configure: Configure) -> Iterator[str]:
+    """The API behind the local gateway, and the worker fed from the queue, until the test ends."""
+    configure(RETRY_BASE_SECONDS="0")
+    routes = template_routes()
+    invokers = {route.function: in_process(load_function(route.function, {})) for route in routes}
+    server = serve(Gateway(routes, invokers, API_KEY, lambda: "{}"), 0)
+    worker_function = LocalFunction(
+        "ContactWorkerFunction", "intercom_contacts.handlers.worker.lambda_handler", 60, 256, {}
+    )
+    stop = threading.Event()
+    poller = Poller(worker_function, service_env.queue_url, 10, service_env.client("sqs"), stop=stop)
+    threads = [
+        threading.Thread(target=server.serve_forever, daemon=True),
+        threading.Thread(target=poller.run),
+    ]
+    for thread in threads:
+        thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    stop.set()
+    server.shutdown()
+    for thread in threads:
+        thread.join()
+    server.server_close()

@@ -4,7 +4,6 @@ an outage or a Ctrl-C, exit codes, and files refused before anything is sent."""
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -12,35 +11,18 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from intercom_contacts import cli
-from intercom_contacts.importer import client
 from intercom_contacts.importer.scratch import LEDGER, remove_abandoned, scratch_directory
 from tests.integration.fake_batch_api import API_KEY, FakeBatchApi
+from tests.integration.importing import read_results, run_import
+
+pytestmark = pytest.mark.usefixtures("quick_retries")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same retry policy, without the backoff's waits."""
-    monkeypatch.setattr(client, "RETRY", client.RETRY.new(total=5, backoff_factor=0))
-
-
-@pytest.fixture
-def api() -> Iterator[FakeBatchApi]:
-    with FakeBatchApi() as server:
-        yield server
-
-
-def _import(api: FakeBatchApi, path: Path, *options: str) -> int:
-    return cli.main(
-        ["import", str(path), "--api", api.url, "--api-key", API_KEY, "--poll-seconds", "0.01", *options]
-    )
 
 
 def _contacts_file(tmp_path: Path, count: int, *, extra: list[str] | None = None) -> Path:
@@ -52,11 +34,6 @@ def _contacts_file(tmp_path: Path, count: int, *, extra: list[str] | None = None
     path = tmp_path / "contacts.csv"
     path.write_text("\n".join([*lines, *(extra or [])]) + "\n")
     return path
-
-
-def _results(path: Path) -> list[dict[str, str]]:
-    with path.with_name(f"{path.name}.results.csv").open(newline="") as results:
-        return list(csv.DictReader(results))
 
 
 def _assert_results_match_intercom(results: list[dict[str, str]], api: FakeBatchApi) -> None:
@@ -89,10 +66,10 @@ def test_a_file_with_bad_rows_duplicates_and_faults_ends_with_results_that_match
     api.queue_refusals = 1
     api.max_page, api.per_poll = 300, 700
     # When the file is imported
-    code = _import(api, path)
+    code = run_import(api.url, path)
     # Then the import says some rows did not make it
     assert code == 1
-    results = _results(path)
+    results = read_results(path)
     # And the results have one line per row, in order, saying what became of it
     assert [int(row["row"]) for row in results] == list(range(2, 2508))
     by_row = {int(row["row"]): row for row in results}
@@ -128,7 +105,7 @@ def test_a_file_with_bad_rows_duplicates_and_faults_ends_with_results_that_match
 def test_a_file_whose_rows_are_all_created_exits_0(
     api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _import(api, _contacts_file(tmp_path, 10)) == 0
+    assert run_import(api.url, _contacts_file(tmp_path, 10)) == 0
     assert "Results, row by row:" in capsys.readouterr().out
 
 
@@ -140,7 +117,7 @@ def test_json_lines_are_imported_like_csv(api: FakeBatchApi, tmp_path: Path) -> 
         '{"role": "user", "external_id": 42}\n'
     )
     # When it is imported
-    code = _import(api, path, "--attribute", "custom_attributes.seats:integer")
+    code = run_import(api.url, path, "--attribute", "custom_attributes.seats:integer")
     # Then both are created, with the values converted
     assert code == 0
     assert [{k: v for k, v in c.items() if k != "id"} for c in api.contacts] == [
@@ -157,21 +134,21 @@ def test_retry_failed_sends_failed_rows_back_and_follows_them(api: FakeBatchApi,
         extra=["lead,flaky1@example.com,,,", "lead,flaky2@example.com,,,", "lead,fail@example.com,,,"],
     )
     # When it is imported with --retry-failed
-    code = _import(api, path, "--retry-failed")
+    code = run_import(api.url, path, "--retry-failed")
     # Then the batch's failed rows were retried once: the flaky ones were created, the other failed again
     assert [path for method, path in api.requests if path.endswith("/retry")] != []
-    statuses = {row["email"]: row["status"] for row in _results(path)}
+    statuses = {row["email"]: row["status"] for row in read_results(path)}
     assert (statuses["flaky1@example.com"], statuses["flaky2@example.com"]) == ("created", "created")
     assert statuses["fail@example.com"] == "failed"
     assert code == 1
-    _assert_results_match_intercom(_results(path), api)
+    _assert_results_match_intercom(read_results(path), api)
 
 
 def test_without_retry_failed_failed_rows_stay_failed_and_the_summary_says_what_to_do(
     api: FakeBatchApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _contacts_file(tmp_path, 1, extra=["lead,flaky@example.com,,,"])
-    assert _import(api, path) == 1
+    assert run_import(api.url, path) == 1
     assert not [path for _, path in api.requests if path.endswith("/retry")]
     assert "run the same command with --retry-failed" in capsys.readouterr().out
 
@@ -183,18 +160,18 @@ def test_an_import_stopped_by_an_outage_resumes_and_queues_nothing_twice(
     path = _contacts_file(tmp_path, 2500)
     api.down_after_posts = 1
     # When the file is imported, the import stops, saying how to resume
-    assert _import(api, path) == 1
+    assert run_import(api.url, path) == 1
     assert "SERVICE_UNAVAILABLE" in capsys.readouterr().err
     # And the results so far say what became of the first chunk, and which rows were never sent
-    assert Counter(row["status"] for row in _results(path)) == {"created": 1000, "not_sent": 1500}
+    assert Counter(row["status"] for row in read_results(path)) == {"created": 1000, "not_sent": 1500}
     # When the service is back and the same command runs again
     api.down_after_posts = None
-    code = _import(api, path)
+    code = run_import(api.url, path)
     # Then every row is created once: the first chunk was answered with its batch, not queued again
     assert code == 0
-    assert Counter(row["status"] for row in _results(path)) == {"created": 2500}
+    assert Counter(row["status"] for row in read_results(path)) == {"created": 2500}
     assert len(api.batches) == 3
-    _assert_results_match_intercom(_results(path), api)
+    _assert_results_match_intercom(read_results(path), api)
 
 
 def test_an_import_interrupted_with_ctrl_c_resumes_and_creates_nothing_twice(
@@ -220,13 +197,13 @@ def test_an_import_interrupted_with_ctrl_c_resumes_and_creates_nothing_twice(
     # Then it stops as interrupted, saying how to resume, with the results so far
     assert process.returncode == 130, err
     assert "Interrupted. Run the same command again" in err
-    assert Counter(row["status"] for row in _results(path)) == {"pending": 2500}
+    assert Counter(row["status"] for row in read_results(path)) == {"pending": 2500}
     # When the worker catches up and the same command runs again
     api.paused = False
     # Then every row is created once
-    assert _import(api, path) == 0
+    assert run_import(api.url, path) == 0
     assert len(api.batches) == 3
-    _assert_results_match_intercom(_results(path), api)
+    _assert_results_match_intercom(read_results(path), api)
 
 
 def _following_all(api: FakeBatchApi, *, chunks: int) -> bool:
@@ -250,7 +227,7 @@ def test_a_service_without_the_run_log_stops_the_import_saying_what_to_deploy(
     # Given a deployment whose batch endpoint does not answer a batch_id
     api.run_log = False
     # When a file is imported, it stops after the first chunk, saying why and what to do
-    assert _import(api, _contacts_file(tmp_path, 3)) == 1
+    assert run_import(api.url, _contacts_file(tmp_path, 3)) == 1
     assert capsys.readouterr().err.splitlines()[-1].startswith("NO_RUN_LOG: ")
     assert api.posts() == 1
 
@@ -286,7 +263,7 @@ def test_odd_files_are_refused_with_exit_2_before_anything_is_sent(
 ) -> None:
     path = tmp_path / "contacts.csv"
     path.write_bytes(content)
-    assert _import(api, path) == 2
+    assert run_import(api.url, path) == 2
     assert capsys.readouterr().err.splitlines()[-1].startswith(f"{code}: ")
     assert api.requests == []
 
@@ -362,10 +339,10 @@ def test_a_row_repeating_an_earlier_one_is_a_duplicate_with_its_contact_and_no_f
         tmp_path, 2, extra=["lead,P0@EXAMPLE.COM,Lead again,,", "user,other@example.com,User again,u-1,"]
     )
     # When it is imported
-    code = _import(api, path)
+    code = run_import(api.url, path)
     # Then the import succeeds: the repeats are the same contacts, sent once
     assert code == 0
-    results = {int(row["row"]): row for row in _results(path)}
+    results = {int(row["row"]): row for row in read_results(path)}
     assert [(results[n]["status"], results[n]["code"]) for n in (4, 5)] == [
         ("duplicate", ""),
         ("duplicate", ""),
@@ -409,7 +386,7 @@ def test_the_scratch_directory_of_a_killed_import_is_removed_by_the_next_run(
     # When the same command runs again (the worker caught up)
     api.paused = False
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    assert _import(api, path) == 0
+    assert run_import(api.url, path) == 0
     # Then no scratch directory is left in the temp directory
     assert list(scratch.iterdir()) == []
 
@@ -434,12 +411,12 @@ def test_a_batch_still_in_progress_409_is_retried_and_the_import_completes(
     api.faults.extend([(409, "REQUEST_IN_PROGRESS"), (409, "REQUEST_IN_PROGRESS")])
     path = _contacts_file(tmp_path, 5)
     # When the file is imported
-    code = _import(api, path)
+    code = run_import(api.url, path)
     # Then the POST was repeated until queued, and every row was created once
     assert code == 0
     assert api.posts() == 3
-    assert Counter(row["status"] for row in _results(path)) == {"created": 5}
-    _assert_results_match_intercom(_results(path), api)
+    assert Counter(row["status"] for row in read_results(path)) == {"created": 5}
+    _assert_results_match_intercom(read_results(path), api)
 
 
 def test_a_409_in_progress_that_outlasts_every_retry_stops_saying_to_wait(
@@ -448,7 +425,7 @@ def test_a_409_in_progress_that_outlasts_every_retry_stops_saying_to_wait(
     # Given a service that answers 409 REQUEST_IN_PROGRESS to more attempts than the retries allow
     api.faults.extend([(409, "REQUEST_IN_PROGRESS")] * 10)
     # When a file is imported
-    code = _import(api, _contacts_file(tmp_path, 5))
+    code = run_import(api.url, _contacts_file(tmp_path, 5))
     # Then it stops with exit 1 and the code, saying to wait and run it again
     assert code == 1
     last = capsys.readouterr().err.splitlines()[-1]
@@ -463,14 +440,14 @@ def test_a_batch_with_no_progress_for_the_stall_time_stops_the_import_saying_so(
     api.paused = True
     path = _contacts_file(tmp_path, 5)
     # When the file is imported
-    code = _import(api, path, "--stall-minutes", "0.0001")
+    code = run_import(api.url, path, "--stall-minutes", "0.0001")
     # Then the import stops with exit 1, naming the stalled batch and what to check
     assert code == 1
     last = capsys.readouterr().err.splitlines()[-1]
     assert last.startswith("BATCH_STALLED: ")
     assert next(iter(api.batches)) in last
     # And the results say the rows are pending
-    assert Counter(row["status"] for row in _results(path)) == {"pending": 5}
+    assert Counter(row["status"] for row in read_results(path)) == {"pending": 5}
 
 
 def test_the_summary_after_ctrl_c_says_what_the_run_log_holds_at_that_moment(
@@ -496,7 +473,7 @@ def test_the_summary_after_ctrl_c_says_what_the_run_log_holds_at_that_moment(
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     # Then the results and the summary count the 300 rows Intercom holds as created, the rest as pending
-    results = _results(path)
+    results = read_results(path)
     assert Counter(row["status"] for row in results) == {"created": 300, "pending": 2200}
     assert "  created          300\n" in out
     _assert_results_match_intercom(results, api)

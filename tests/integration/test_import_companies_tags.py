@@ -5,26 +5,19 @@ sandbox, what Intercom ends up holding."""
 
 from __future__ import annotations
 
-import csv
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import urllib3
 
-from intercom_contacts import cli
-from intercom_contacts.importer import client
-from local.aws import LocalAws
-from local.functions import LocalFunction, load_function
-from local.gateway import Gateway, serve, template_routes
 from local.intercom_sandbox import IntercomSandbox
-from local.poller import Poller
-from local.runtime import in_process
-from tests.conftest import TOKEN, Configure
-from tests.integration.fake_batch_api import API_KEY, FakeBatchApi
+from tests.conftest import TOKEN
+from tests.integration.fake_batch_api import FakeBatchApi
+from tests.integration.importing import read_results, run_import
+
+pytestmark = pytest.mark.usefixtures("quick_retries")
 
 CONTENT = (
     "email,Company ID,Company Name,company.size,company.remote_created_at,Tags\n"
@@ -34,28 +27,6 @@ CONTENT = (
 )
 
 
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client, "RETRY", client.RETRY.new(total=5, backoff_factor=0))
-
-
-@pytest.fixture
-def api() -> Iterator[FakeBatchApi]:
-    with FakeBatchApi() as server:
-        yield server
-
-
-def _import(url: str, path: Path, *options: str) -> int:
-    return cli.main(
-        ["import", str(path), "--api", url, "--api-key", API_KEY, "--poll-seconds", "0.01", *options]
-    )
-
-
-def _results(path: Path) -> list[dict[str, str]]:
-    with path.with_name(f"{path.name}.results.csv").open(newline="", encoding="utf-8") as results:
-        return list(csv.DictReader(results))
-
-
 def test_each_row_sends_its_company_and_its_tags_with_the_files_tags(
     api: FakeBatchApi, tmp_path: Path
 ) -> None:
@@ -63,7 +34,7 @@ def test_each_row_sends_its_company_and_its_tags_with_the_files_tags(
     path = tmp_path / "contacts.csv"
     path.write_text(CONTENT)
     # When the file is imported with --tag-separator '|' and --tag Imported
-    assert _import(api.url, path, "--tag-separator", "|", "--tag", "Imported") == 0
+    assert run_import(api.url, path, "--tag-separator", "|", "--tag", "Imported") == 0
     # Then the API received each row's company, typed, and its tags with Imported
     company = {"company_id": "acme-1", "name": "Acme", "size": 12, "remote_created_at": 1714521600}
     sent = {contact["email"]: contact for contact in api.contacts}
@@ -74,7 +45,7 @@ def test_each_row_sends_its_company_and_its_tags_with_the_files_tags(
     assert "companies" not in sent["c@example.com"]
     assert sent["c@example.com"]["tags"] == ["beta", "Imported"]
     # And the results show each row's company_id and tags, joined with '|'
-    assert [(r["email"], r["status"], r["company_id"], r["tags"]) for r in _results(path)] == [
+    assert [(r["email"], r["status"], r["company_id"], r["tags"]) for r in read_results(path)] == [
         ("a@example.com", "created", "acme-1", "vip|beta|Imported"),
         ("b@example.com", "created", "acme-1", "Imported"),
         ("c@example.com", "created", "", "beta|Imported"),
@@ -85,44 +56,18 @@ def test_a_re_run_sends_again_only_the_rows_whose_tags_changed(api: FakeBatchApi
     # Given a file imported once
     path = tmp_path / "contacts.csv"
     path.write_text(CONTENT)
-    assert _import(api.url, path, "--tag-separator", "|") == 0
+    assert run_import(api.url, path, "--tag-separator", "|") == 0
     posts = api.posts()
     # When the same command runs again, nothing is sent
-    assert _import(api.url, path, "--tag-separator", "|") == 0
+    assert run_import(api.url, path, "--tag-separator", "|") == 0
     assert api.posts() == posts
     # And when one row gains a tag, only that row is sent again, with its tags
     path.write_text(CONTENT.replace("c@example.com,,,,,beta", "c@example.com,,,,,beta|new"))
-    assert _import(api.url, path, "--tag-separator", "|") == 0
+    assert run_import(api.url, path, "--tag-separator", "|") == 0
     assert api.posts() == posts + 1
     assert [(contact["email"], contact.get("tags")) for contact in api.contacts[3:]] == [
         ("c@example.com", ["beta", "new"])
     ]
-
-
-@pytest.fixture
-def api_url(service_env: LocalAws, configure: Configure) -> Iterator[str]:
-    """The API behind the local gateway, and the worker fed from the queue, until the test ends."""
-    configure(RETRY_BASE_SECONDS="0")
-    routes = template_routes()
-    invokers = {route.function: in_process(load_function(route.function, {})) for route in routes}
-    server = serve(Gateway(routes, invokers, API_KEY, lambda: "{}"), 0)
-    worker = LocalFunction(
-        "ContactWorkerFunction", "intercom_contacts.handlers.worker.lambda_handler", 60, 256, {}
-    )
-    stop = threading.Event()
-    poller = Poller(worker, service_env.queue_url, 10, service_env.client("sqs"), stop=stop)
-    threads = [
-        threading.Thread(target=server.serve_forever, daemon=True),
-        threading.Thread(target=poller.run),
-    ]
-    for thread in threads:
-        thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    stop.set()
-    server.shutdown()
-    for thread in threads:
-        thread.join()
-    server.server_close()
 
 
 def _intercom(sandbox: IntercomSandbox, path: str) -> Any:
@@ -149,10 +94,10 @@ def test_an_import_with_company_and_tag_columns_and_a_tag_option_attaches_and_ta
         "cy@example.com,acme-1,Acme,40,\n"
     )
     # When it is imported with --tag Imported
-    code = _import(api_url, path, "--tag", "Imported")
+    code = run_import(api_url, path, "--tag", "Imported")
     # Then every row is created
     assert code == 0
-    results = _results(path)
+    results = read_results(path)
     assert [(r["status"], r["company_id"], r["tags"]) for r in results] == [
         ("created", "acme-1", "VIP;Beta;Imported"),
         ("created", "acme-1", "beta;Imported"),

@@ -5,37 +5,21 @@ the batch API (fake_batch_api.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from intercom_contacts import cli
-from intercom_contacts.importer import client
-from tests.integration.fake_batch_api import API_KEY, FakeBatchApi
+from tests.integration.fake_batch_api import FakeBatchApi
+from tests.integration.importing import run_import
+
+pytestmark = pytest.mark.usefixtures("quick_retries")
 
 CRM_EXPORT = (
     '"First Name","Last Name","Email","Phone Number","Company","Plan","Signup Date"\n'
     '"Ann","Lee","ann@example.com","+1 555 0100","Acme","pro","2025-01-31"\n'
     '"Bo","","bo@example.com","","Initech","free","2025-02-01"\n'
 )
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client, "RETRY", client.RETRY.new(total=5, backoff_factor=0))
-
-
-@pytest.fixture
-def api() -> Iterator[FakeBatchApi]:
-    with FakeBatchApi() as server:
-        yield server
-
-
-def _import(api: FakeBatchApi, path: Path, *options: str) -> int:
-    return cli.main(
-        ["import", str(path), "--api", api.url, "--api-key", API_KEY, "--poll-seconds", "0.01", *options]
-    )
 
 
 def _sent(api: FakeBatchApi) -> list[dict[str, object]]:
@@ -49,7 +33,7 @@ def test_a_crm_export_imports_unchanged_with_no_option(
     path = tmp_path / "export.csv"
     path.write_text(CRM_EXPORT)
     # When it is imported with no option
-    code = _import(api, path)
+    code = run_import(api.url, path)
     # Then both rows are created as users, named, with the signup date in Unix seconds
     assert code == 0
     assert _sent(api) == [
@@ -91,8 +75,8 @@ def test_unusual_headers_import_with_map_alone_and_the_mapping_saved_is_reused(
     path.write_text("Courriel;Genre;Forfait\nann@example.com;lead;pro\n")
     # When it is imported with --map for each column, saving the mapping
     saved = tmp_path / "mapping.json"
-    code = _import(
-        api,
+    code = run_import(
+        api.url,
         path,
         "--map",
         "Courriel=email",
@@ -110,6 +94,6 @@ def test_unusual_headers_import_with_map_alone_and_the_mapping_saved_is_reused(
     # When another file with the same headers is imported with --mapping alone
     other = tmp_path / "more.csv"
     other.write_text("Courriel;Genre;Forfait\nbo@example.com;lead;free\n")
-    assert _import(api, other, "--mapping", str(saved)) == 0
+    assert run_import(api.url, other, "--mapping", str(saved)) == 0
     # Then it is sent the same way
     assert _sent(api)[-1] == {"role": "lead", "email": "bo@example.com"}

@@ -4,40 +4,17 @@ after the service has forgotten its batches; over real HTTP against fake_batch_a
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from intercom_contacts import cli
-from intercom_contacts.importer import client
-from tests.integration.fake_batch_api import API_KEY, FakeBatchApi
+from tests.integration.fake_batch_api import FakeBatchApi
+from tests.integration.importing import read_results, run_import
+
+pytestmark = pytest.mark.usefixtures("quick_retries")
 
 LEADS = "role,email,name\n" + "".join(f"lead,lead{n}@example.com,Lead {n}\n" for n in range(5))
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client, "RETRY", client.RETRY.new(total=5, backoff_factor=0))
-
-
-@pytest.fixture
-def api() -> Iterator[FakeBatchApi]:
-    with FakeBatchApi() as server:
-        yield server
-
-
-def _import(api: FakeBatchApi, path: Path, *options: str) -> int:
-    return cli.main(
-        ["import", str(path), "--api", api.url, "--api-key", API_KEY, "--poll-seconds", "0.01", *options]
-    )
-
-
-def _results(path: Path) -> list[dict[str, str]]:
-    with path.with_name(f"{path.name}.results.csv").open(newline="") as results:
-        return list(csv.DictReader(results))
 
 
 def _forget_batches(api: FakeBatchApi) -> None:
@@ -53,20 +30,20 @@ def test_a_file_fixed_in_place_sends_only_the_fixed_row(
     # Given five leads and a row with an invalid email, imported once
     path = tmp_path / "leads.csv"
     path.write_text(LEADS + "lead,broken,Broken\n")
-    assert _import(api, path) == 1
+    assert run_import(api.url, path) == 1
     assert len(api.contacts) == 5
     if forgotten:
         _forget_batches(api)
     # When the rejected row is fixed in place and the same command runs again
     path.write_text(LEADS + "lead,fixed@example.com,Fixed\n")
-    code = _import(api, path)
+    code = run_import(api.url, path)
     # Then only the fixed row was sent: Intercom holds six leads, each once
     assert code == 0
     assert sorted(contact["email"] for contact in api.contacts) == sorted(
         [f"lead{n}@example.com" for n in range(5)] + ["fixed@example.com"]
     )
     # And the results show every row created, each with its contact
-    results = _results(path)
+    results = read_results(path)
     assert Counter(row["status"] for row in results) == {"created": 6}
     assert sorted(row["contact_id"] for row in results) == sorted(contact["id"] for contact in api.contacts)
 
@@ -76,14 +53,14 @@ def test_a_row_inserted_before_others_does_not_send_them_again(api: FakeBatchApi
     path = tmp_path / "leads.csv"
     rows = [f"lead,l{n}@example.com,\n" for n in range(1500)]
     path.write_text("role,email,name\n" + "".join(rows))
-    assert _import(api, path) == 0
+    assert run_import(api.url, path) == 0
     # When a lead is inserted at the top of the file and the same command runs again
     path.write_text("role,email,name\nlead,new@example.com,\n" + "".join(rows))
-    assert _import(api, path) == 0
+    assert run_import(api.url, path) == 0
     # Then only the new lead was created, and every row says created with its own contact
     assert len(api.contacts) == 1501
     assert Counter(contact["email"] for contact in api.contacts).most_common(1)[0][1] == 1
-    results = _results(path)
+    results = read_results(path)
     assert Counter(row["status"] for row in results) == {"created": 1501}
     held = {contact["id"]: contact["email"] for contact in api.contacts}
     assert all(held[row["contact_id"]] == row["email"] for row in results)
@@ -96,13 +73,13 @@ def test_a_pending_row_whose_batch_the_service_forgot_is_not_sent_again(
     path = tmp_path / "leads.csv"
     path.write_text(LEADS)
     api.paused = True
-    assert _import(api, path, "--stall-minutes", "0.0001") == 1
+    assert run_import(api.url, path, "--stall-minutes", "0.0001") == 1
     # When the service has forgotten the batch and the same command runs again
     _forget_batches(api)
     api.paused = False
-    code = _import(api, path)
+    code = run_import(api.url, path)
     # Then nothing is sent again (those leads may exist), and the results say why and what to do
     assert code == 1
     assert api.contacts == []
-    assert {(row["status"], row["code"]) for row in _results(path)} == {("pending", "BATCH_EXPIRED")}
+    assert {(row["status"], row["code"]) for row in read_results(path)} == {("pending", "BATCH_EXPIRED")}
     assert "BATCH_EXPIRED 5" in capsys.readouterr().out

@@ -5,22 +5,15 @@ start are typed (seats: integer, paid_subscriber: boolean, contract_signed_at: d
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from intercom_contacts import cli
-from intercom_contacts.importer import client
-from local.aws import LocalAws
-from local.functions import LocalFunction, load_function
-from local.gateway import Gateway, serve, template_routes
 from local.intercom_sandbox import IntercomSandbox
-from local.poller import Poller
-from local.runtime import in_process
-from tests.conftest import Configure
+from tests.integration.importing import run_import
+
+pytestmark = pytest.mark.usefixtures("quick_retries")
 
 API_KEY = "k"
 CRM_EXPORT = (
@@ -30,43 +23,6 @@ CRM_EXPORT = (
     "bo@example.com,Bo,Ray,3,false,2025-02-01T10:00:00+01:00,free\n"
     "cy@example.com,Cy,Ng,,,,\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client, "RETRY", client.RETRY.new(total=5, backoff_factor=0))
-
-
-@pytest.fixture
-def api_url(service_env: LocalAws, configure: Configure) -> Iterator[str]:
-    """The API behind the local gateway, and the worker fed from the queue, until the test ends."""
-    configure(RETRY_BASE_SECONDS="0")
-    routes = template_routes()
-    invokers = {route.function: in_process(load_function(route.function, {})) for route in routes}
-    server = serve(Gateway(routes, invokers, API_KEY, lambda: "{}"), 0)
-    worker = LocalFunction(
-        "ContactWorkerFunction", "intercom_contacts.handlers.worker.lambda_handler", 60, 256, {}
-    )
-    stop = threading.Event()
-    poller = Poller(worker, service_env.queue_url, 10, service_env.client("sqs"), stop=stop)
-    threads = [
-        threading.Thread(target=server.serve_forever, daemon=True),
-        threading.Thread(target=poller.run),
-    ]
-    for thread in threads:
-        thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    stop.set()
-    server.shutdown()
-    for thread in threads:
-        thread.join()
-    server.server_close()
-
-
-def _import(api_url: str, path: Path, *options: str) -> int:
-    return cli.main(
-        ["import", str(path), "--api", api_url, "--api-key", API_KEY, "--poll-seconds", "0.05", *options]
-    )
 
 
 def _stored(sandbox: IntercomSandbox) -> dict[str, dict[str, Any]]:
@@ -80,7 +36,7 @@ def test_a_crm_export_with_typed_attribute_columns_needs_no_option(
     path = tmp_path / "export.csv"
     path.write_text(CRM_EXPORT)
     # When it is imported with no option
-    code = _import(api_url, path)
+    code = run_import(api_url, path)
     # Then every row is created, and Intercom holds each value typed: 12 not "12", dates as Unix seconds
     assert code == 0
     assert _stored(sandbox) == {
@@ -107,7 +63,7 @@ def test_a_dry_run_checks_the_columns_against_the_workspace_and_sends_nothing(
     path = tmp_path / "export.csv"
     path.write_text("Email,custom_attributes.seats,custom_attributes.tier\na@example.com,twelve,gold\n")
     # When it is checked with --dry-run
-    code = _import(api_url, path, "--dry-run")
+    code = run_import(api_url, path, "--dry-run")
     # Then the row is rejected naming both columns, the unknown column is reported once, nothing is sent
     out = capsys.readouterr().out
     assert code == 1
@@ -128,13 +84,13 @@ def test_create_attributes_creates_each_missing_attribute_with_its_columns_type_
         "b@example.com,2026-04-01T08:00:00Z,,no,42\n"
     )
     # When a dry run with --create-attributes checks it
-    assert _import(api_url, path, "--dry-run", "--create-attributes") == 0
+    assert run_import(api_url, path, "--dry-run", "--create-attributes") == 0
     # Then it says what it would create, and creates nothing
     out = capsys.readouterr().out
     assert "custom_attributes.renewal: not in the workspace; would be created as a date attribute" in out
     assert sandbox.requests_to("POST", "/data_attributes") == []
     # When it is imported with --create-attributes
-    assert _import(api_url, path, "--create-attributes") == 0
+    assert run_import(api_url, path, "--create-attributes") == 0
     # Then each attribute was created once, with the type of its column, before any contact
     created = sandbox.requests_to("POST", "/data_attributes")
     assert sorted((r.json["name"], r.json["data_type"]) for r in created) == [
@@ -159,7 +115,7 @@ def test_an_attribute_intercom_will_not_create_stops_the_import_before_any_conta
     path = tmp_path / "export.csv"
     path.write_text("Email,custom_attributes.tier!\na@example.com,gold\n")
     # When it is imported with --create-attributes
-    code = _import(api_url, path, "--create-attributes")
+    code = run_import(api_url, path, "--create-attributes")
     # Then the import stops as a usage problem with the service's code, saying what to do; nothing is sent
     err = capsys.readouterr().err
     assert code == 2
