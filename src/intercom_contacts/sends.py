@@ -9,6 +9,9 @@ created the contact: a lead is then looked up before it may be sent again.
 Items are namespaced as Powertools namespaces its records, by function (`sent#<function>#<key>`), so
 the API's `K:0` and the worker's item 0 of batch `K` never meet; each holds a hash of the body sent,
 so the same key met with another body is a reused key, never a sign that this body was sent.
+
+Beside it, `steps#<function>#<key>` keeps which of a request's companies and tags were done by an
+attempt that failed part-way (logic/contact_steps.py), so that its retry does only the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 KEY_PREFIX = "sent#"
+STEPS_PREFIX = "steps#"
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,65 @@ class SendJournal:
 
     def entry(self, idempotency_key: str, body: Mapping[str, Any]) -> JournalEntry:
         """The journal as one request sees it: its own function's key, and the body it sends."""
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
         key = {"id": {"S": f"{KEY_PREFIX}{self._function}#{idempotency_key}"}}
-        return JournalEntry(self._dynamodb, self._table, key, digest, self._ttl)
+        return JournalEntry(self._dynamodb, self._table, key, _digest(body), self._ttl)
+
+    def steps(self, idempotency_key: str, body: Mapping[str, Any]) -> StepsRecord:
+        """Where one request's done steps are kept."""
+        key = {"id": {"S": f"{STEPS_PREFIX}{self._function}#{idempotency_key}"}}
+        return StepsRecord(self._dynamodb, self._table, key, _digest(body), self._ttl)
+
+
+def _digest(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class StepsRecord:
+    """The steps one keyed request had done when an attempt failed part-way. Only a help: when it cannot
+    be written or read, the retry does every step again, which Intercom answers without change."""
+
+    def __init__(
+        self, dynamodb: DynamoDBClient, table: str, key: dict[str, Any], body_hash: str, ttl: int
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._key = key
+        self._body_hash = body_hash
+        self._ttl = ttl
+
+    def save(self, contact_id: str, done: Mapping[str, Any]) -> None:
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    **self._key,
+                    "body": {"S": self._body_hash},
+                    "contact_id": {"S": contact_id},
+                    "done": {"S": json.dumps(done, separators=(",", ":"))},
+                    "expiration": {"N": str(int(time.time()) + self._ttl)},
+                },
+            )
+        except (ClientError, BotoCoreError) as error:
+            logger.warning(
+                "could not record the steps done; a retry repeats them", extra={"cause": repr(error)[:300]}
+            )
+
+    def load(self, contact_id: str) -> dict[str, Any] | None:
+        """What an earlier attempt recorded for this body and contact (a contact made again since, or the
+        key's record of another body after it expired, is not this one's)."""
+        try:
+            item = self._dynamodb.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get(
+                "Item"
+            )
+        except (ClientError, BotoCoreError) as error:
+            logger.warning(
+                "could not read the steps done; repeating them", extra={"cause": repr(error)[:300]}
+            )
+            return None
+        if not item or item["body"]["S"] != self._body_hash or item["contact_id"]["S"] != contact_id:
+            return None
+        done: dict[str, Any] = json.loads(item["done"]["S"])
+        return done
 
 
 class JournalEntry:

@@ -109,6 +109,10 @@ def test_a_tag_that_keeps_failing_is_finished_by_a_keyed_retry_without_a_second_
     assert _creates(sandbox) == 1
     assert _listed(sandbox, contact_id, "tags") == [_ids_by_name(sandbox)["VIP"]]
     assert again.body["tags"] == [{"id": _ids_by_name(sandbox)["VIP"], "name": "VIP"}]
+    # And only the missing step was done again: the company was attached once, and the answer shows it
+    assert sandbox.route_counts()["POST /contacts/{id}/companies"] == 1
+    [company_id] = sandbox.companies
+    assert again.body["companies"] == [{"id": company_id, "company_id": "acme-1"}]
     # And the bus heard of the failure with its contact, then of the creation
     events = bus_events.drain()
     assert [kind for kind, _ in events] == ["Contact Failed", "Contact Created"]
@@ -193,6 +197,31 @@ def test_transient_faults_on_the_company_and_tag_routes_end_with_everything_appl
     for contact_id in sandbox.contacts:
         assert _listed(sandbox, contact_id, "companies") == [company_id]
         assert _listed(sandbox, contact_id, "tags") == [tag_id]
+    assert queues.dead_letters() == {}
+
+
+def test_a_redelivered_message_does_only_the_steps_its_failed_attempt_left(
+    queues: WorkerQueues, sandbox: IntercomSandbox, configure: Configure
+) -> None:
+    # Given a lead with two companies and two tags, and a tagging that fails on the first receive
+    configure(INTERCOM_MAX_ATTEMPTS="1")
+    sandbox.fail_next(1, 503, path="/contacts/{id}/tags")
+    queues.send({**LEAD, "companies": [ACME, GLOBEX], "tags": ["VIP", "Beta"]})
+    failed, _ = queues.run_worker()
+    assert len(failed) == 1
+    [contact_id] = sandbox.contacts
+    assert len(_listed(sandbox, contact_id, "companies")) == 2
+    assert _listed(sandbox, contact_id, "tags") == []
+    # When SQS delivers the message again
+    failed, received = queues.run_worker()
+    # Then the lead was not sent again, its companies were not attached again, and both tags are applied
+    assert received
+    assert failed == []
+    counts = sandbox.route_counts()
+    assert counts["POST /contacts"] == 1
+    assert counts["POST /contacts/{id}/companies"] == 2
+    assert counts["POST /contacts/{id}/tags"] == 1 + 2  # the failed one, then each tag once
+    assert _listed(sandbox, contact_id, "tags") == sorted(sandbox.tags)
     assert queues.dead_letters() == {}
 
 

@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_contacts.config import ConfigurationError
 from intercom_contacts.errors import (
+    ContactError,
     IdempotencyKeyReused,
     IdempotencyStoreUnavailable,
     OutcomeUnknown,
@@ -39,7 +40,7 @@ from intercom_contacts.errors import (
 )
 from intercom_contacts.intercom.client import IntercomClient
 from intercom_contacts.logic.batches import Batches
-from intercom_contacts.logic.contact_steps import ContactSteps
+from intercom_contacts.logic.contact_steps import ContactSteps, StepsDone
 from intercom_contacts.logic.create_contact import ContactResult, create_contact
 from intercom_contacts.logic.custom_attributes import Screen
 from intercom_contacts.models.batch import BatchResponse, batch_fingerprint
@@ -90,14 +91,26 @@ class ContactCreator:
         deadline: float,
     ) -> ContactResult:
         """The contact, created once, with its companies attached and its tags applied. The stored
-        result is the contact alone: a retry after a failed step replays it and repeats the steps."""
+        result is the contact alone: a retry after a failed step replays it, and does the steps the
+        failed attempt recorded as not done (all of them, if it recorded nothing)."""
         result = self._create(request, on_conflict, idempotency_key=idempotency_key, deadline=deadline)
         if not request.has_steps:
             return result
         if self._steps is None:
             raise ConfigurationError("companies and tags need the Intercom companies and tags APIs")
-        done = self._steps.apply(request, str(result.contact["id"]), deadline=deadline)
-        return ContactResult({**result.contact, **done}, result.outcome, replayed=result.replayed)
+        contact_id = str(result.contact["id"])
+        record = None
+        if idempotency_key is not None and self._journal is not None:
+            record = self._journal.steps(idempotency_key, request.to_body())
+        recorded = record.load(contact_id) if record is not None and result.replayed else None
+        done = StepsDone.from_json(recorded) if recorded else StepsDone()
+        try:
+            shown = self._steps.apply(request, contact_id, deadline=deadline, done=done)
+        except ContactError:
+            if record is not None and done:
+                record.save(contact_id, done.to_json())
+            raise
+        return ContactResult({**result.contact, **shown}, result.outcome, replayed=result.replayed)
 
     def _create(
         self,
