@@ -136,6 +136,30 @@ def test_a_company_intercom_will_not_attach_fails_with_its_code_and_the_contact(
     assert len(sandbox.contacts) == 1
 
 
+def test_a_keyed_retry_after_a_permanent_refusal_does_every_step_again(
+    call_api: CallApi, sandbox: IntercomSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a lead whose second company Intercom refuses for good (the contact's company limit), the
+    # first attached already
+    monkeypatch.setattr(companies_tags, "MAX_COMPANIES_PER_CONTACT", 1)
+    body = {**LEAD, "companies": [ACME, GLOBEX]}
+    first = call_api(body, headers={"Idempotency-Key": "crm-9"})
+    assert first.status == 422
+    assert first.body["code"] == "CONTACT_COMPANY_LIMIT_EXCEEDED"
+    # When the caller fixes it in Intercom (which may have undone what was done) and retries with the key
+    monkeypatch.setattr(companies_tags, "MAX_COMPANIES_PER_CONTACT", 2)
+    again = call_api(body, headers={"Idempotency-Key": "crm-9"})
+    # Then the lead is replayed, not sent again, and every company is attached again, not only the rest
+    assert again.status == 201
+    assert again.body["id"] == first.body["contact_id"]
+    assert _creates(sandbox) == 1
+    attached = [r.json["id"] for r in sandbox.requests if r.route == "POST /contacts/{id}/companies"]
+    ids = {c["company_id"]: cid for cid, c in sandbox.companies.items()}
+    acme, globex = ids["acme-1"], ids["globex-2"]
+    assert sorted(attached) == sorted([acme, globex, acme, globex])
+    assert _listed(sandbox, again.body["id"], "companies") == sorted([acme, globex])
+
+
 def test_a_batch_of_100_sharing_a_company_and_a_tag_costs_one_look_up_of_each(
     call_api: CallApi, queues: WorkerQueues, sandbox: IntercomSandbox, bus_events: BusEvents
 ) -> None:

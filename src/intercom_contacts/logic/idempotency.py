@@ -91,8 +91,8 @@ class ContactCreator:
         deadline: float,
     ) -> ContactResult:
         """The contact, created once, with its companies attached and its tags applied. The stored
-        result is the contact alone: a retry after a failed step replays it, and does the steps the
-        failed attempt recorded as not done (all of them, if it recorded nothing)."""
+        result is the contact alone: a retry after a transient step error replays it and does only the
+        steps the failed attempt did not record as done (all of them, if it recorded nothing)."""
         result = self._create(request, on_conflict, idempotency_key=idempotency_key, deadline=deadline)
         if not request.has_steps:
             return result
@@ -106,8 +106,10 @@ class ContactCreator:
         done = StepsDone.from_json(recorded) if recorded else StepsDone()
         try:
             shown = self._steps.apply(request, contact_id, deadline=deadline, done=done)
-        except ContactError:
-            if record is not None and done:
+        except ContactError as error:
+            # After a permanent refusal the caller fixes Intercom first, which may undo done steps: the
+            # retry then does every step again. After a transient one, only the rest.
+            if record is not None and done and error.retryable:
                 record.save(contact_id, done.to_json())
             raise
         return ContactResult({**result.contact, **shown}, result.outcome, replayed=result.replayed)
