@@ -18,6 +18,10 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
         yield ledger
 
 
+def _none_done_before(row_key: str) -> None:
+    """The file read: no earlier run sent any row, so every valid row is numbered to be sent."""
+
+
 def _results(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as results:
         return list(csv.DictReader(results))
@@ -32,6 +36,7 @@ def test_rows_are_written_in_row_order_with_what_became_of_each(ledger: Ledger, 
     )
     ledger.add_valid(5, "c@example.com", None, b"{}", "k5")
     ledger.add_valid(6, "d@example.com", None, b"{}", "k6")
+    ledger.resolve(_none_done_before)
     ledger.sent(Chunk(0, 0, 2), "b1")
     ledger.sent(Chunk(1, 2, 2), "b2")
     # When the second batch completes before the first, and the first only partly
@@ -67,6 +72,7 @@ def test_an_outcome_outside_the_batch_changes_no_other_row(ledger: Ledger) -> No
     # Given two chunks of one row, sent as two batches
     ledger.add_valid(2, "a@example.com", None, b"{}", "k2")
     ledger.add_valid(3, "b@example.com", None, b"{}", "k3")
+    ledger.resolve(_none_done_before)
     ledger.sent(Chunk(0, 0, 1), "b1")
     ledger.sent(Chunk(1, 1, 1), "b2")
     # When the first batch's answer names an index it does not have
@@ -80,6 +86,7 @@ def test_the_next_run_reads_what_the_results_say_of_each_rows_content(ledger: Le
     ledger.add_valid(2, "a@example.com", None, b"{}", "k2")
     ledger.add_valid(3, "b@example.com", None, b"{}", "k3")
     ledger.add_valid(4, "c@example.com", None, b"{}", "k4")
+    ledger.resolve(_none_done_before)
     ledger.sent(Chunk(0, 0, 2), "b1")
     ledger.record("b1", [Outcome(0, "created", "c1"), Outcome(1, "pending")])
     ledger.write_results(tmp_path / "results.csv")
@@ -110,6 +117,7 @@ def test_the_results_replace_an_older_file_only_once_complete(ledger: Ledger, tm
 def test_bodies_come_back_per_chunk_in_order(ledger: Ledger) -> None:
     for row in range(2, 7):
         ledger.add_valid(row, None, f"u{row}", f'{{"n":{row}}}'.encode(), f"k{row}")
+    ledger.resolve(_none_done_before)
     assert ledger.chunk_rows(Chunk(1, 2, 2)) == [("k4", b'{"n":4}'), ("k5", b'{"n":5}')]
     assert list(ledger.body_sizes()) == [7] * 5
 
@@ -119,6 +127,7 @@ def test_a_row_the_service_refused_is_not_sent_again_but_one_refused_before_send
 ) -> None:
     # Given results with a row the service refused at intake, and one refused by the check before sending
     ledger.add_valid(2, "a@example.com", None, b"{}", "k2")
+    ledger.resolve(_none_done_before)
     ledger.sent(Chunk(0, 0, 1), "b1")
     ledger.record("b1", [Outcome(0, "rejected", code="VALIDATION_ERROR", message="x")])
     ledger.add_rejected(3, "bad", None, "VALIDATION_ERROR", "Invalid fields.")

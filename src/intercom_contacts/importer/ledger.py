@@ -1,9 +1,11 @@
 """Every row's state during an import, in a scratch SQLite file: memory stays flat for a million rows.
 
 The ledger holds each row's body until it is sent, the identities seen so far (to find duplicates
-within the file), what the last run's results file said of each row's content (by its key), and each
-row's outcome as batches complete, by batch and index; the results file is written from it in row
-order, and read by the next run.
+within the file, whose companies and tags go into the first row's body), what the last run's results
+file said of each row's content (by its key), and each row's outcome as batches complete, by batch and
+index; the results file is written from it in row order, and read by the next run. Which valid rows
+are sent is settled once the whole file is read (`resolve`): a duplicate can change its first row's
+body, and so its key, a million rows later.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import csv
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +44,7 @@ DUPLICATE = "duplicate"  # the same contact as an earlier row, which alone is se
 FINISHED = ("created", "existing", "updated")
 FOLLOWED = (PENDING, "failed")  # sent by an earlier run and not done: followed in their batch, not resent
 DONE_BEFORE = "Done by an earlier run of this file; not sent again."
+RESOLVE_PAGE = 10_000  # valid rows settled per query: their keys, not their bodies, are held meanwhile
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such cells are
 # written with a leading quote, as OWASP advises, so they open as the text they are.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -175,43 +178,53 @@ class Ledger:
         company_id: str | None = None,
         tags: str | None = None,
     ) -> None:
+        """A valid row, the first of its contact: sent, or not, as `resolve` settles."""
         self._db.execute(
-            "INSERT INTO rows (row, seq, email, external_id, company_id, tags, body, status, row_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (row, self.valid, email, external_id, company_id, tags, body, NOT_SENT, row_key),
+            "INSERT INTO rows (row, email, external_id, company_id, tags, body, status, row_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row, email, external_id, company_id, tags, body, NOT_SENT, row_key),
         )
-        self.valid += 1
 
-    def add_earlier(
-        self,
-        row: int,
-        email: str | None,
-        external_id: str | None,
-        row_key: str,
-        earlier: EarlierOutcome,
-        *,
-        company_id: str | None = None,
-        tags: str | None = None,
-    ) -> None:
-        """A row an earlier run sent: done, or followed in its batch; either way not sent again."""
-        self._db.execute(
-            "INSERT INTO rows (row, email, external_id, company_id, tags, status, contact_id, code, message, "
-            "batch_id, batch_index, row_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row,
-                email,
-                external_id,
-                company_id,
-                tags,
-                earlier.status,
-                earlier.contact_id,
-                earlier.code,
-                DONE_BEFORE if earlier.done else earlier.message,
-                earlier.batch_id,
-                earlier.batch_index,
-                row_key,
-            ),
-        )
+    def body(self, row: int) -> bytes:
+        """The body a valid row will send, with what its duplicates so far added."""
+        (body,) = self._db.execute("SELECT body FROM rows WHERE row = ?", (row,)).fetchone()
+        return bytes(body)
+
+    def replace_body(self, row: int, body: bytes, row_key: str) -> None:
+        """A valid row's body with a duplicate's companies and tags, and the key of that body; the
+        row's own `company_id` and `tags` cells stay as the file has them."""
+        self._db.execute("UPDATE rows SET body = ?, row_key = ? WHERE row = ?", (body, row_key, row))
+
+    def resolve(self, carried: Callable[[str], EarlierOutcome | None]) -> None:
+        """Once the whole file is read: each valid row, in row order, either keeps what `carried` returns
+        for its key (a row an earlier run sent: done, or followed in its batch; either way not sent
+        again) or is numbered among the rows to send."""
+        last = 0
+        while page := self._db.execute(
+            "SELECT row, row_key FROM rows WHERE row > ? AND seq IS NULL AND body IS NOT NULL "
+            "ORDER BY row LIMIT ?",
+            (last, RESOLVE_PAGE),
+        ).fetchall():
+            for row, row_key in page:
+                earlier = carried(row_key)
+                if earlier is None:
+                    self._db.execute("UPDATE rows SET seq = ? WHERE row = ?", (self.valid, row))
+                    self.valid += 1
+                    continue
+                self._db.execute(
+                    "UPDATE rows SET body = NULL, status = ?, contact_id = ?, code = ?, message = ?, "
+                    "batch_id = ?, batch_index = ? WHERE row = ?",
+                    (
+                        earlier.status,
+                        earlier.contact_id,
+                        earlier.code,
+                        DONE_BEFORE if earlier.done else earlier.message,
+                        earlier.batch_id,
+                        earlier.batch_index,
+                        row,
+                    ),
+                )
+            last = page[-1][0]
 
     def add_rejected(
         self,

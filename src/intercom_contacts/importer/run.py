@@ -1,6 +1,7 @@
 """One import from start to end: read and check every row, then send the valid ones and follow them.
 
-Nothing is sent before the whole file has been read and checked. A row whose content the last run's
+Nothing is sent before the whole file has been read and checked, and a duplicate's companies and tags
+have gone into its first row's body (rows.py). A row whose content the last run's
 results file shows done is not sent again, and one it shows pending or failed is followed in the batch
 it was sent in (chunks.py: rows are known by their content). The other valid rows go out in chunks,
 each with its idempotency key, while the batches already posted are followed through
@@ -24,8 +25,8 @@ from typing import TextIO
 from intercom_contacts.importer import chunks, report, rows
 from intercom_contacts.importer.attributes import Workspace
 from intercom_contacts.importer.client import RESUME_HINT, BatchApi
-from intercom_contacts.importer.ledger import PENDING, Ledger, Outcome
-from intercom_contacts.importer.mapping import ColumnMapping, unknown_columns
+from intercom_contacts.importer.ledger import PENDING, EarlierOutcome, Ledger, Outcome
+from intercom_contacts.importer.mapping import ColumnMapping, RowRejected, unknown_columns
 from intercom_contacts.importer.problems import ImportProblem, ImportStopped, UsageProblem
 from intercom_contacts.importer.progress import Progress, Tally
 from intercom_contacts.importer.scratch import LEDGER, scratch_directory
@@ -177,6 +178,7 @@ class FileImport:
             raise UsageProblem(
                 "NO_CONTACTS", f"{self.file.path} has a header row but no contacts; add one contact per row."
             )
+        self.ledger.resolve(self._carried)
         self._locally_rejected = tally.rejected
         tally.done = 1.0
         self.progress.show(tally)
@@ -233,46 +235,63 @@ class FileImport:
             )
             self.tally.rejected += 1
         elif (first := self.ledger.claim(checked.identities, checked.row)) is not None:
-            self.ledger.add_duplicate(
+            self._merge(checked, checked.body, first)
+        else:
+            self.ledger.add_valid(
                 checked.row,
                 checked.email,
                 checked.external_id,
-                first,
-                rows.duplicate_message(first),
+                checked.body,
+                chunks.row_key(checked.body, checked.role, self.options.on_conflict),
                 company_id=checked.company_id,
                 tags=checked.tags,
             )
-            self.tally.duplicate += 1
-        else:
-            key = chunks.row_key(checked.body, checked.role, self.options.on_conflict)
-            earlier = self.ledger.earlier(key)
-            # --retry-failed sends refused rows again too: what the service refused may depend on the
-            # workspace (a custom attribute created since), not only on the row
-            resend = self.options.retry_failed and earlier is not None and earlier.status == "rejected"
-            if earlier is not None and earlier.kept and not resend:
-                self.ledger.add_earlier(
-                    checked.row,
-                    checked.email,
-                    checked.external_id,
-                    key,
-                    earlier,
-                    company_id=checked.company_id,
-                    tags=checked.tags,
-                )
-                self.carried += 1
-                self.tally.queued += earlier.status != "rejected"
-                if earlier.status in COUNTED:
-                    setattr(self.tally, earlier.status, getattr(self.tally, earlier.status) + 1)
-            else:
-                self.ledger.add_valid(
-                    checked.row,
-                    checked.email,
-                    checked.external_id,
-                    checked.body,
-                    key,
-                    company_id=checked.company_id,
-                    tags=checked.tags,
-                )
+
+    def _merge(self, checked: rows.CheckedRow, body: bytes, first: int) -> None:
+        """A duplicate: its companies and tags go into row `first`'s body (the same role: a row's key
+        depends on it), or it is rejected when they would take that row over a limit."""
+        before = self.ledger.body(first)
+        try:
+            merged = rows.merge(before, body, first)
+        except RowRejected as over:
+            self.ledger.add_rejected(
+                checked.row,
+                checked.email,
+                checked.external_id,
+                over.code,
+                over.message,
+                company_id=checked.company_id,
+                tags=checked.tags,
+            )
+            self.tally.rejected += 1
+            return
+        if merged != before:
+            key = chunks.row_key(merged, checked.role, self.options.on_conflict)
+            self.ledger.replace_body(first, merged, key)
+        self.ledger.add_duplicate(
+            checked.row,
+            checked.email,
+            checked.external_id,
+            first,
+            rows.duplicate_message(first, memberships=bool(checked.company_id or checked.tags)),
+            company_id=checked.company_id,
+            tags=checked.tags,
+        )
+        self.tally.duplicate += 1
+
+    def _carried(self, key: str) -> EarlierOutcome | None:
+        """What the last run's results say of a valid row's content, if it is not to be sent again."""
+        earlier = self.ledger.earlier(key)
+        # --retry-failed sends refused rows again too: what the service refused may depend on the
+        # workspace (a custom attribute created since), not only on the row
+        resend = self.options.retry_failed and earlier is not None and earlier.status == "rejected"
+        if earlier is None or not earlier.kept or resend:
+            return None
+        self.carried += 1
+        self.tally.queued += earlier.status != "rejected"
+        if earlier.status in COUNTED:
+            setattr(self.tally, earlier.status, getattr(self.tally, earlier.status) + 1)
+        return earlier
 
     def _submit(self, api: BatchApi, chunk: chunks.Chunk) -> FollowedBatch:
         keys, bodies = zip(*self.ledger.chunk_rows(chunk), strict=True)
