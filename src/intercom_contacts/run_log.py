@@ -175,21 +175,24 @@ class RunLog:
         self._in_parallel(self._put_if_missing, records)
 
     # --- the worker -----------------------------------------------------------------------------
-    def note_retry(self, batch_id: str, index: int, code: str, reason: str) -> None:
-        """An attempt failed and the item will be tried again: it stays pending with its last error."""
+    def note_retry(
+        self, batch_id: str, index: int, code: str, reason: str, *, contact_id: str | None = None
+    ) -> None:
+        """An attempt failed and the item will be tried again: it stays pending with its last error (and
+        the contact, when it exists already: a company or tag step failed)."""
+        values = {":code": _s(code), ":reason": _s(reason[:1000]), ":one": _n(1), ":pending": _s("pending")}
+        contact = ""
+        if contact_id:
+            values[":contact_id"] = _s(contact_id)
+            contact = ", contact_id = :contact_id"
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key=_key(batch_id, item_key(index)),
-                UpdateExpression="SET #code = :code, reason = :reason ADD attempts :one",
+                UpdateExpression=f"SET #code = :code, reason = :reason{contact} ADD attempts :one",
                 ConditionExpression="#status = :pending",
                 ExpressionAttributeNames={"#code": "code", "#status": "status"},
-                ExpressionAttributeValues={
-                    ":code": _s(code),
-                    ":reason": _s(reason[:1000]),
-                    ":one": _n(1),
-                    ":pending": _s("pending"),
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":  # not pending: a copy of a final item

@@ -224,6 +224,31 @@ def test_transient_faults_on_the_company_and_tag_routes_end_with_everything_appl
     assert queues.dead_letters() == {}
 
 
+def test_a_batch_item_whose_step_fails_for_now_stays_pending_until_it_is_done(
+    call_api: CallApi, queues: WorkerQueues, sandbox: IntercomSandbox, configure: Configure
+) -> None:
+    # Given a batch item whose tagging fails on the first receive
+    configure(INTERCOM_MAX_ATTEMPTS="1")
+    sandbox.fail_next(1, 503, path="/contacts/{id}/tags")
+    queued = call_api({"contacts": [{**LEAD, "tags": ["VIP"]}]}, path="/contacts/batch")
+    batch = f"/contacts/batch/{queued.body['batch_id']}"
+    # When the worker receives it once
+    queues.run_worker()
+    # Then the item is not final: pending, with the step's error and the contact that exists
+    [contact_id] = sandbox.contacts
+    [item] = call_api(method="GET", path=batch).body["items"]
+    assert item["status"] == "pending"
+    assert item["code"] == "INTERCOM_UNAVAILABLE"
+    assert item["contact_id"] == contact_id
+    # When the worker receives it again
+    queues.run_worker()
+    # Then it is created, tagged, and says so
+    [item] = call_api(method="GET", path=batch).body["items"]
+    assert item["status"] == "created"
+    assert item["tags"] == [{"id": _ids_by_name(sandbox)["VIP"], "name": "VIP"}]
+    assert _listed(sandbox, contact_id, "tags") == list(sandbox.tags)
+
+
 def test_a_redelivered_message_does_only_the_steps_its_failed_attempt_left(
     queues: WorkerQueues, sandbox: IntercomSandbox, configure: Configure
 ) -> None:

@@ -140,10 +140,14 @@ class Outcomes:
         contact = {"id": contact_id} if contact_id else None
         self.settle([Settled(subject, "failed", contact=contact, code=code, message=message)])
 
-    def retrying(self, subject: Subject, code: str, message: str) -> None:
-        """An attempt failed and the contact will be tried again: its batch item says why, meanwhile."""
+    def retrying(self, subject: Subject, code: str, message: str, *, contact_id: str | None = None) -> None:
+        """An attempt failed and the contact will be tried again: its batch item says why, meanwhile, and
+        which contact exists when a company or tag step failed after it."""
         if subject.batch_item:
-            self.run_log.note_retry(subject.batch_item.batch_id, subject.batch_item.index, code, message)
+            batch_item = subject.batch_item
+            self.run_log.note_retry(
+                batch_item.batch_id, batch_item.index, code, message, contact_id=contact_id
+            )
 
     def announce_if_complete(self, batch_id: str) -> None:
         header = self.run_log.header(batch_id)

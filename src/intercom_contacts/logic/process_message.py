@@ -89,7 +89,7 @@ class RecordProcessor:
                 failed = Settled(subject, "failed", contact=contact, code=error.code, message=error.message)
                 return Done(record, failed, attempt)
             self._retry_later(record, error, attempt)
-            self.outcomes.retrying(subject, error.code, error.message)
+            self.outcomes.retrying(subject, error.code, error.message, contact_id=error.contact_id)
             raise
         logger.info(
             "contact %s",
