@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -64,22 +64,22 @@ class SendJournal:
 
     def entry(self, idempotency_key: str, body: Mapping[str, Any]) -> JournalEntry:
         """The journal as one request sees it: its own function's key, and the body it sends."""
-        key = {"id": {"S": f"{KEY_PREFIX}{self._function}#{idempotency_key}"}}
-        return JournalEntry(self._dynamodb, self._table, key, _digest(body), self._ttl)
+        return self._item(JournalEntry, KEY_PREFIX, idempotency_key, body)
 
     def steps(self, idempotency_key: str, body: Mapping[str, Any]) -> StepsRecord:
         """Where one request's done steps are kept."""
-        key = {"id": {"S": f"{STEPS_PREFIX}{self._function}#{idempotency_key}"}}
-        return StepsRecord(self._dynamodb, self._table, key, _digest(body), self._ttl)
+        return self._item(StepsRecord, STEPS_PREFIX, idempotency_key, body)
+
+    def _item(self, kind: type[_Item], prefix: str, idempotency_key: str, body: Mapping[str, Any]) -> _Item:
+        key = {"id": {"S": f"{prefix}{self._function}#{idempotency_key}"}}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return kind(
+            self._dynamodb, self._table, key, hashlib.sha256(canonical.encode()).hexdigest(), self._ttl
+        )
 
 
-def _digest(body: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-class StepsRecord:
-    """The steps one keyed request had done when an attempt failed part-way. Only a help: when it cannot
-    be written or read, the retry does every step again, which Intercom answers without change."""
+class _JournalItem:
+    """One request's item in the journal: its key, and its body's hash."""
 
     def __init__(
         self, dynamodb: DynamoDBClient, table: str, key: dict[str, Any], body_hash: str, ttl: int
@@ -87,8 +87,16 @@ class StepsRecord:
         self._dynamodb = dynamodb
         self._table = table
         self._key = key
-        self._body_hash = body_hash
+        self.body_hash = body_hash
         self._ttl = ttl
+
+
+_Item = TypeVar("_Item", bound=_JournalItem)
+
+
+class StepsRecord(_JournalItem):
+    """The steps one keyed request had done when an attempt failed part-way. Only a help: when it cannot
+    be written or read, the retry does every step again, which Intercom answers without change."""
 
     def save(self, contact_id: str, done: Mapping[str, Any]) -> None:
         try:
@@ -96,7 +104,7 @@ class StepsRecord:
                 TableName=self._table,
                 Item={
                     **self._key,
-                    "body": {"S": self._body_hash},
+                    "body": {"S": self.body_hash},
                     "contact_id": {"S": contact_id},
                     "done": {"S": json.dumps(done, separators=(",", ":"))},
                     "expiration": {"N": str(int(time.time()) + self._ttl)},
@@ -119,22 +127,13 @@ class StepsRecord:
                 "could not read the steps done; repeating them", extra={"cause": repr(error)[:300]}
             )
             return None
-        if not item or item["body"]["S"] != self._body_hash or item["contact_id"]["S"] != contact_id:
+        if not item or item["body"]["S"] != self.body_hash or item["contact_id"]["S"] != contact_id:
             return None
         done: dict[str, Any] = json.loads(item["done"]["S"])
         return done
 
 
-class JournalEntry:
-    def __init__(
-        self, dynamodb: DynamoDBClient, table: str, key: dict[str, Any], body_hash: str, ttl: int
-    ) -> None:
-        self._dynamodb = dynamodb
-        self._table = table
-        self._key = key
-        self.body_hash = body_hash
-        self._ttl = ttl
-
+class JournalEntry(_JournalItem):
     def claim(self, *, last_send_by: float, replacing: Sent | None = None) -> Sent:
         """Record that this request is sent now, in place of `replacing` (an earlier send found not to
         have created the contact), and return the record. Raises SentBefore when another attempt sent

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
+from typing import Any
+
+import urllib3
 
 from intercom_contacts import cli
+from local.intercom_sandbox import IntercomSandbox
+from tests.conftest import TOKEN
 from tests.integration.fake_batch_api import API_KEY
 
 
@@ -19,3 +25,15 @@ def run_import(url: str, path: Path, *options: str) -> int:
 def read_results(path: Path) -> list[dict[str, str]]:
     with path.with_name(f"{path.name}.results.csv").open(newline="", encoding="utf-8") as results:
         return list(csv.DictReader(results))
+
+
+def intercom_get(sandbox: IntercomSandbox, path: str) -> Any:
+    """What the sandbox answers a GET, as Intercom's API would: what an import left in Intercom."""
+    answer = urllib3.request(
+        "GET",
+        sandbox.url + path,
+        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
+        retries=False,
+    )
+    assert answer.status == 200
+    return json.loads(answer.data)

@@ -5,17 +5,13 @@ sandbox, what Intercom ends up holding."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import urllib3
 
 from local.intercom_sandbox import IntercomSandbox
-from tests.conftest import TOKEN
 from tests.integration.fake_batch_api import FakeBatchApi
-from tests.integration.importing import read_results, run_import
+from tests.integration.importing import intercom_get, read_results, run_import
 
 pytestmark = pytest.mark.usefixtures("quick_retries")
 
@@ -70,18 +66,6 @@ def test_a_re_run_sends_again_only_the_rows_whose_tags_changed(api: FakeBatchApi
     ]
 
 
-def _intercom(sandbox: IntercomSandbox, path: str) -> Any:
-    """What the sandbox answers a GET, as Intercom's API would."""
-    answer = urllib3.request(
-        "GET",
-        sandbox.url + path,
-        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
-        retries=False,
-    )
-    assert answer.status == 200
-    return json.loads(answer.data)
-
-
 def test_an_import_with_company_and_tag_columns_and_a_tag_option_attaches_and_tags_every_contact(
     api_url: str, sandbox: IntercomSandbox, tmp_path: Path
 ) -> None:
@@ -104,10 +88,10 @@ def test_an_import_with_company_and_tag_columns_and_a_tag_option_attaches_and_ta
         ("created", "acme-1", "Imported"),
     ]
     # And Intercom holds one company with the file's fields, and one tag per name in any case
-    [company] = _intercom(sandbox, "/companies?company_id=acme-1")["data"]
+    [company] = intercom_get(sandbox, "/companies?company_id=acme-1")["data"]
     assert (company["name"], company["size"]) == ("Acme", 40)
     # (the first row the worker reaches names "beta" or "Beta": the same tag to Intercom)
-    tags = {tag["name"].casefold(): tag["id"] for tag in _intercom(sandbox, "/tags")["data"]}
+    tags = {tag["name"].casefold(): tag["id"] for tag in intercom_get(sandbox, "/tags")["data"]}
     assert sorted(tags) == ["beta", "imported", "vip"]
     # And each contact is attached to it and carries its tags and Imported
     expected = {
@@ -116,7 +100,7 @@ def test_an_import_with_company_and_tag_columns_and_a_tag_option_attaches_and_ta
         "cy@example.com": ["imported"],
     }
     for result in results:
-        contact = _intercom(sandbox, f"/contacts/{result['contact_id']}")
+        contact = intercom_get(sandbox, f"/contacts/{result['contact_id']}")
         assert [item["id"] for item in contact["companies"]["data"]] == [company["id"]]
         assert sorted(item["id"] for item in contact["tags"]["data"]) == sorted(
             tags[name] for name in expected[contact["email"]]

@@ -5,17 +5,13 @@ against moto) into the Intercom sandbox, what Intercom ends up holding."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import urllib3
 
 from local.intercom_sandbox import IntercomSandbox
-from tests.conftest import TOKEN
 from tests.integration.fake_batch_api import FakeBatchApi
-from tests.integration.importing import read_results, run_import
+from tests.integration.importing import intercom_get, read_results, run_import
 
 pytestmark = pytest.mark.usefixtures("quick_retries")
 
@@ -74,18 +70,6 @@ def test_a_re_run_of_the_export_with_its_results_sends_nothing(api: FakeBatchApi
     ]
 
 
-def _intercom(sandbox: IntercomSandbox, path: str) -> Any:
-    """What the sandbox answers a GET, as Intercom's API would."""
-    answer = urllib3.request(
-        "GET",
-        sandbox.url + path,
-        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
-        retries=False,
-    )
-    assert answer.status == 200
-    return json.loads(answer.data)
-
-
 def test_the_export_leaves_the_contact_in_intercom_attached_to_each_company_with_each_tag(
     api_url: str, sandbox: IntercomSandbox, tmp_path: Path
 ) -> None:
@@ -95,15 +79,15 @@ def test_the_export_leaves_the_contact_in_intercom_attached_to_each_company_with
     # When it is imported through the local gateway and worker into the sandbox
     assert run_import(api_url, path) == 0
     # Then Intercom holds one ann, attached to the three companies and carrying the four tags
-    everyone = _intercom(sandbox, "/contacts")["data"]
+    everyone = intercom_get(sandbox, "/contacts")["data"]
     assert sorted(contact["email"] for contact in everyone) == ["ann@example.com", "bo@example.com"]
     [ann] = [contact for contact in everyone if contact["email"] == "ann@example.com"]
     companies = {
-        company_id: _intercom(sandbox, f"/companies?company_id={company_id}")["data"][0]["id"]
+        company_id: intercom_get(sandbox, f"/companies?company_id={company_id}")["data"][0]["id"]
         for company_id in ("acme-1", "bolt-2", "cog-3")
     }
-    tags = {tag["name"].casefold(): tag["id"] for tag in _intercom(sandbox, "/tags")["data"]}
-    contact = _intercom(sandbox, f"/contacts/{ann['id']}")
+    tags = {tag["name"].casefold(): tag["id"] for tag in intercom_get(sandbox, "/tags")["data"]}
+    contact = intercom_get(sandbox, f"/contacts/{ann['id']}")
     assert sorted(item["id"] for item in contact["companies"]["data"]) == sorted(companies.values())
     assert sorted(item["id"] for item in contact["tags"]["data"]) == sorted(
         tags[name] for name in ("vip", "beta", "churn risk", "renewal")
